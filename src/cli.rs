@@ -1,0 +1,362 @@
+//! The command line and environment, turned into a [`Config`]. Usage errors end here: one line
+//! on stderr, the usage hint, exit code 2.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, ValueEnum};
+use log::LevelFilter;
+
+use crate::cmdline::{self, CmdLine};
+use crate::signals::{self, Rewrite, Signo};
+
+const USAGE_HINT: &str = "usage: rinit [OPTIONS] [--] COMMAND [ARG...]   or   rinit [OPTIONS] --run CMDLINE [--run CMDLINE...] [-- COMMAND [ARG...]]\nTry 'rinit --help' for more information.";
+
+const LICENSE: &str = include_str!("../LICENSE");
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "rinit",
+    version,
+    about = "A container init: runs your command as PID 1's child, forwards signals to it, reaps \
+             zombies, stops everything gracefully and exits with the command's code.",
+    override_usage = "rinit [OPTIONS] [--] COMMAND [ARG...]\n       rinit [OPTIONS] --run CMDLINE [--run CMDLINE...] [-- COMMAND [ARG...]]"
+)]
+struct Args {
+    /// Forward signals to the main process only, not to its process group [env: DUMB_INIT_SETSID=0]
+    #[arg(short = 'c', long = "single-child")]
+    single_child: bool,
+
+    /// Forward signals to the process group (the default; for tini users) [env: TINI_KILL_PROCESS_GROUP=1]
+    #[arg(short = 'g')]
+    group: bool,
+
+    /// Rewrite signal FROM to TO before forwarding (names or numbers; TO=0 drops it); repeatable
+    #[arg(short = 'r', long = "rewrite", value_name = "FROM:TO", env = "RINIT_REWRITE",
+          value_delimiter = ',', value_parser = signals::parse_rule, action = ArgAction::Append)]
+    rewrite: Vec<(Signo, Signo)>,
+
+    /// Register as child subreaper (automatic whenever rinit is not PID 1) [env: TINI_SUBREAPER=1]
+    #[arg(short = 's', long = "subreaper")]
+    subreaper: bool,
+
+    /// Signal rinit receives when its parent dies
+    #[arg(short = 'p', long = "pdeathsig", value_name = "SIGNAL", env = "RINIT_PDEATHSIG",
+          value_parser = signals::parse)]
+    pdeathsig: Option<Signo>,
+
+    /// Exit code CODE of the main process becomes 0; repeatable
+    #[arg(short = 'e', long = "remap-exit", value_name = "CODE", action = ArgAction::Append)]
+    remap_exit: Vec<u8>,
+
+    /// Log a warning for every orphan reaped
+    #[arg(short = 'w', long = "warn-on-reap")]
+    warn_on_reap: bool,
+
+    /// More logging on stderr; repeatable [env: RINIT_LOG, TINI_VERBOSITY, DUMB_INIT_DEBUG=1]
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
+    verbose: u8,
+
+    /// On SIGTERM/SIGINT, keep everything running this long before forwarding it
+    #[arg(long, value_name = "DURATION", env = "RINIT_PRE_STOP_DELAY", default_value = "0",
+          value_parser = parse_duration, allow_hyphen_values = true)]
+    pre_stop_delay: Duration,
+
+    /// On SIGTERM/SIGINT, run this command first and wait for it (bounded by the grace period)
+    #[arg(long, value_name = "CMDLINE", env = "RINIT_PRE_STOP", value_parser = cmdline::parse)]
+    pre_stop: Option<CmdLine>,
+
+    /// Time processes get to exit after the stop signal, before SIGKILL
+    #[arg(long, value_name = "DURATION", env = "RINIT_GRACE_PERIOD", default_value = "10s",
+          value_parser = parse_duration, allow_hyphen_values = true)]
+    grace_period: Duration,
+
+    /// A supervised process, `[NAME: ]PROGRAM [ARG...]`, split like a shell splits words; repeatable
+    #[arg(long = "run", value_name = "CMDLINE", value_parser = cmdline::parse, action = ArgAction::Append)]
+    run: Vec<CmdLine>,
+
+    /// When to restart a --run process that exited
+    #[arg(
+        long,
+        value_name = "POLICY",
+        env = "RINIT_RESTART",
+        value_enum,
+        default_value = "never"
+    )]
+    restart: RestartPolicy,
+
+    /// Prefix every line a --run process writes with `NAME | `
+    #[arg(long, env = "RINIT_PREFIX", value_parser = clap::builder::BoolishValueParser::new(),
+          action = ArgAction::SetTrue)]
+    prefix: bool,
+
+    /// Print the license and exit
+    #[arg(short = 'l', long = "license")]
+    license: bool,
+
+    /// The main process and its arguments
+    #[arg(value_name = "COMMAND", trailing_var_arg = true, num_args = 0..)]
+    command: Vec<OsString>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RestartPolicy {
+    Never,
+    OnFailure,
+    Always,
+}
+
+/// The tool rinit was invoked as: it keeps that tool's default forwarding target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Personality {
+    Rinit,
+    Tini,
+    DumbInit,
+}
+
+impl Personality {
+    fn from_argv0(argv0: &str) -> Self {
+        match cmdline::base_name(argv0).as_str() {
+            "tini" | "tini-static" | "docker-init" => Personality::Tini,
+            "dumb-init" => Personality::DumbInit,
+            _ => Personality::Rinit,
+        }
+    }
+}
+
+/// One process rinit starts and supervises.
+#[derive(Debug, Clone)]
+pub struct ProcSpec {
+    pub name: String,
+    pub argv: Vec<OsString>,
+    /// The `-- COMMAND` process: never restarted, owns the terminal.
+    pub main: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub procs: Vec<ProcSpec>,
+    pub single_child: bool,
+    pub rewrite: Rewrite,
+    pub subreaper: bool,
+    pub pdeathsig: Option<Signo>,
+    pub remap_exit: Vec<i32>,
+    pub warn_on_reap: bool,
+    pub pre_stop_delay: Duration,
+    pub pre_stop: Option<CmdLine>,
+    pub grace_period: Duration,
+    pub restart: RestartPolicy,
+    pub prefix: bool,
+    /// `--run` was used: log every start, exit and restart.
+    pub multi: bool,
+    pub log_level: LevelFilter,
+    pub log_spec: Option<String>,
+}
+
+/// DURATION: `250ms`, `10s`, `2m`, `1m30s`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    if t.starts_with('-') {
+        return Err("a duration cannot be negative".to_string());
+    }
+    if let Ok(secs) = t.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs)
+            .map_err(|_| format!("'{text}' is not a usable number of seconds"));
+    }
+    humantime::parse_duration(t)
+        .map_err(|e| format!("{e} (write e.g. 250ms, 10s, 2m, 1m30s, or a number of seconds)"))
+}
+
+fn env_set(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// tini's variables count when set to anything; `0` is taken as "off" too.
+fn env_flag(name: &str) -> bool {
+    env_set(name).is_some_and(|v| v != "0")
+}
+
+/// Prints a usage error the rinit way and exits 2.
+pub fn usage_error(message: &str) -> ! {
+    eprintln!("rinit: {message}");
+    eprintln!("{USAGE_HINT}");
+    std::process::exit(2)
+}
+
+/// Parses the process's own arguments and environment; exits on `--help`, `--version`,
+/// `--license` and on any usage error.
+pub fn parse() -> Config {
+    let raw: Vec<OsString> = std::env::args_os().collect();
+    let argv0 = raw
+        .first()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let personality = Personality::from_argv0(&argv0);
+    let matches = Args::command().try_get_matches_from(raw);
+    let args = match matches.and_then(|m| Args::from_arg_matches(&m)) {
+        Ok(a) => a,
+        Err(e) => match e.kind() {
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                let _ = e.print();
+                std::process::exit(0)
+            }
+            _ => {
+                let text = e.render().to_string();
+                let first = text.lines().next().unwrap_or("invalid arguments");
+                usage_error(first.strip_prefix("error: ").unwrap_or(first))
+            }
+        },
+    };
+    if args.license {
+        print!("{LICENSE}");
+        std::process::exit(0);
+    }
+    match build(args, personality) {
+        Ok(cfg) => cfg,
+        Err(message) => usage_error(&message),
+    }
+}
+
+fn build(args: Args, personality: Personality) -> Result<Config, String> {
+    let mut procs: Vec<ProcSpec> = args
+        .run
+        .iter()
+        .map(|c| ProcSpec {
+            name: c.name.clone(),
+            argv: c.argv.clone(),
+            main: false,
+        })
+        .collect();
+    if let Some(program) = args.command.first() {
+        procs.push(ProcSpec {
+            name: cmdline::base_name(&program.to_string_lossy()),
+            argv: args.command.clone(),
+            main: true,
+        });
+    }
+    if procs.is_empty() {
+        return Err("no command given".to_string());
+    }
+    let mut names: Vec<String> = procs.iter().map(|p| p.name.clone()).collect();
+    cmdline::uniquify(&mut names);
+    for (p, n) in procs.iter_mut().zip(names) {
+        p.name = n;
+    }
+
+    let single_child = match personality {
+        Personality::Tini => {
+            !(args.group || env_flag("TINI_KILL_PROCESS_GROUP")) || args.single_child
+        }
+        _ => args.single_child || env_set("DUMB_INIT_SETSID").as_deref() == Some("0"),
+    };
+
+    let multi = !args.run.is_empty();
+    let lifecycle = multi || args.pre_stop.is_some() || !args.pre_stop_delay.is_zero();
+    // Silent by default like tini and dumb-init; one line per event once the user opted into
+    // features that have a lifecycle worth seeing.
+    let mut base: usize = if lifecycle { 2 } else { 1 };
+    if let Some(v) = env_set("TINI_VERBOSITY").and_then(|v| v.parse::<usize>().ok()) {
+        base = base.max(v);
+    }
+    if env_flag("DUMB_INIT_DEBUG") {
+        base = base.max(3);
+    }
+    const LEVELS: [LevelFilter; 5] = [
+        LevelFilter::Error,
+        LevelFilter::Warn,
+        LevelFilter::Info,
+        LevelFilter::Debug,
+        LevelFilter::Trace,
+    ];
+    let log_level = LEVELS[(base + args.verbose as usize).min(LEVELS.len() - 1)];
+
+    Ok(Config {
+        procs,
+        single_child,
+        rewrite: Rewrite::new(&args.rewrite),
+        subreaper: args.subreaper || env_flag("TINI_SUBREAPER"),
+        pdeathsig: args.pdeathsig,
+        remap_exit: args.remap_exit.iter().map(|&c| c as i32).collect(),
+        warn_on_reap: args.warn_on_reap,
+        pre_stop_delay: args.pre_stop_delay,
+        pre_stop: args.pre_stop,
+        grace_period: args.grace_period,
+        restart: args.restart,
+        prefix: args.prefix,
+        multi,
+        log_level,
+        log_spec: env_set("RINIT_LOG"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("inf").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn personalities() {
+        assert_eq!(Personality::from_argv0("/sbin/tini"), Personality::Tini);
+        assert_eq!(Personality::from_argv0("docker-init"), Personality::Tini);
+        assert_eq!(
+            Personality::from_argv0("/usr/bin/dumb-init"),
+            Personality::DumbInit
+        );
+        assert_eq!(Personality::from_argv0("rinit"), Personality::Rinit);
+    }
+
+    fn args(words: &[&str]) -> Args {
+        let mut v = vec!["rinit"];
+        v.extend_from_slice(words);
+        Args::try_parse_from(v).unwrap()
+    }
+
+    #[test]
+    fn parsing_stops_at_first_command_word() {
+        let a = args(&["-v", "echo", "-v", "--run", "x"]);
+        assert_eq!(a.verbose, 1);
+        assert_eq!(a.command, ["echo", "-v", "--run", "x"]);
+        let a = args(&["--", "-c"]);
+        assert!(!a.single_child);
+        assert_eq!(a.command, ["-c"]);
+    }
+
+    #[test]
+    fn forwarding_target_by_personality() {
+        let tini = build(args(&["x"]), Personality::Tini).unwrap();
+        assert!(tini.single_child);
+        let tini_g = build(args(&["-g", "x"]), Personality::Tini).unwrap();
+        assert!(!tini_g.single_child);
+        let dumb = build(args(&["x"]), Personality::DumbInit).unwrap();
+        assert!(!dumb.single_child);
+        let dumb_c = build(args(&["-c", "x"]), Personality::DumbInit).unwrap();
+        assert!(dumb_c.single_child);
+    }
+
+    #[test]
+    fn processes_and_names() {
+        let c = build(
+            args(&["--run", "w: a", "--run", "a", "--run", "a", "--", "a"]),
+            Personality::Rinit,
+        )
+        .unwrap();
+        let names: Vec<&str> = c.procs.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["w", "a", "a-2", "a-3"]);
+        assert!(c.procs[3].main && !c.procs[0].main);
+        assert!(build(args(&[]), Personality::Rinit).is_err());
+    }
+}

@@ -1,0 +1,42 @@
+//! rinit: a container init. The story of PID 1, in order.
+
+mod cli;
+mod cmdline;
+mod logging;
+mod procs;
+mod reaper;
+mod relay;
+mod restart;
+mod signals;
+mod spawn;
+mod supervisor;
+
+fn main() {
+    // First of all, block the signals rinit handles: as PID 1 a signal whose action is the
+    // default is dropped by the kernel, and one sent before the child exists must wait for it.
+    let signals = match signals::Signals::block() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("rinit: cannot set up signal handling: {e}");
+            std::process::exit(1);
+        }
+    };
+    let cfg = cli::parse();
+    logging::init(&cfg);
+
+    // Orphans must come to rinit even when it is not PID 1 (nested inits, `docker run --init`).
+    if !procs::is_pid1() && !procs::become_subreaper() {
+        log::warn!("cannot register as child subreaper: orphans will not be reaped by rinit");
+    }
+    if cfg.subreaper {
+        log::debug!("-s: rinit registers as subreaper whenever it is not PID 1");
+    }
+    if let Some(sig) = cfg.pdeathsig {
+        if !procs::set_parent_death_signal(sig) {
+            log::warn!("cannot set the parent-death signal");
+        }
+    }
+
+    let code = supervisor::run(cfg, signals);
+    std::process::exit(code);
+}

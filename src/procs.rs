@@ -1,0 +1,87 @@
+//! Everything in the container: as PID 1, every process of the PID namespace; otherwise (a
+//! subreaper) every descendant of rinit, found by walking /proc.
+
+use std::collections::HashMap;
+use std::fs;
+
+use crate::signals::{self, Signo};
+
+pub fn is_pid1() -> bool {
+    std::process::id() == 1
+}
+
+/// Orphans of rinit's descendants come to rinit when it is not PID 1.
+pub fn become_subreaper() -> bool {
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 }
+}
+
+/// rinit receives `signo` when its parent dies.
+pub fn set_parent_death_signal(signo: Signo) -> bool {
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signo as libc::c_ulong, 0, 0, 0) == 0 }
+}
+
+/// `(ppid, comm)` of a process, from /proc/PID/stat.
+fn stat(pid: i32) -> Option<(i32, String)> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let comm = text.get(open + 1..close)?.to_string();
+    let mut fields = text.get(close + 1..)?.split_whitespace();
+    let _state = fields.next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((ppid, comm))
+}
+
+fn all_pids() -> Vec<i32> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// Every process a stop must reach, with its command name, rinit itself excluded.
+pub fn everyone() -> Vec<(i32, String)> {
+    let me = std::process::id() as i32;
+    let table: HashMap<i32, (i32, String)> = all_pids()
+        .into_iter()
+        .filter(|&p| p != me)
+        .filter_map(|p| Some((p, stat(p)?)))
+        .collect();
+    if is_pid1() {
+        return table.into_iter().map(|(p, (_, c))| (p, c)).collect();
+    }
+    table
+        .iter()
+        .filter(|(_, (ppid, _))| descends_from(*ppid, me, &table))
+        .map(|(p, (_, c))| (*p, c.clone()))
+        .collect()
+}
+
+fn descends_from(mut pid: i32, ancestor: i32, table: &HashMap<i32, (i32, String)>) -> bool {
+    // Bounded walk: a pid table read in passing may hold a stale loop.
+    for _ in 0..table.len() + 1 {
+        if pid == ancestor {
+            return true;
+        }
+        match table.get(&pid) {
+            Some((ppid, _)) if *ppid > 0 => pid = *ppid,
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// Sends `signo` to every process in the container. As PID 1 this is `kill(-1)`, which reaches
+/// processes that left their group with setsid and skips rinit itself.
+pub fn signal_everyone(signo: Signo) {
+    if is_pid1() {
+        signals::send(-1, signo);
+    } else {
+        for (pid, _) in everyone() {
+            signals::send(pid, signo);
+        }
+    }
+}

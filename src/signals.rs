@@ -1,0 +1,223 @@
+//! Signals: names and numbers, the rewrite table, and the mask rinit waits on.
+//!
+//! Signals are plain numbers (`i32`) throughout rinit so that real-time signals, which nix's
+//! `Signal` enum cannot represent, are forwarded and rewritten like any other.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::str::FromStr;
+
+use nix::sys::signal::{sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+pub type Signo = i32;
+
+/// Fault signals stay at their default action in rinit: a fault in PID 1 must not be queued.
+const SYNCHRONOUS: [Signal; 7] = [
+    Signal::SIGSEGV,
+    Signal::SIGBUS,
+    Signal::SIGFPE,
+    Signal::SIGILL,
+    Signal::SIGTRAP,
+    Signal::SIGSYS,
+    Signal::SIGABRT,
+];
+
+/// Background-terminal signals are ignored, not forwarded: rinit writing its log to a terminal
+/// it handed to the child must neither stop nor bounce the signal to the child.
+const TERMINAL: [Signal; 2] = [Signal::SIGTTIN, Signal::SIGTTOU];
+
+pub fn sigrtmin() -> Signo {
+    libc::SIGRTMIN()
+}
+
+pub fn sigrtmax() -> Signo {
+    libc::SIGRTMAX()
+}
+
+/// Parses a signal given by name (`TERM`, `SIGTERM`, `term`, `RTMIN+3`, `SIGRTMAX-1`) or number.
+pub fn parse(text: &str) -> Result<Signo, String> {
+    let t = text.trim();
+    let bad = || format!("unknown signal '{text}'");
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        let n: Signo = t.parse().map_err(|_| bad())?;
+        return if (1..=sigrtmax()).contains(&n) {
+            Ok(n)
+        } else {
+            Err(format!(
+                "signal number {n} is out of range (1-{})",
+                sigrtmax()
+            ))
+        };
+    }
+    let upper = t.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Some(rest) = name.strip_prefix("RTMIN") {
+        return realtime(sigrtmin(), rest, 1).ok_or_else(bad);
+    }
+    if let Some(rest) = name.strip_prefix("RTMAX") {
+        return realtime(sigrtmax(), rest, -1).ok_or_else(bad);
+    }
+    Signal::from_str(&format!("SIG{name}"))
+        .map(|s| s as Signo)
+        .map_err(|_| bad())
+}
+
+/// `RTMIN`, `RTMIN+N` (direction 1) or `RTMAX`, `RTMAX-N` (direction -1).
+fn realtime(base: Signo, rest: &str, direction: Signo) -> Option<Signo> {
+    let offset = match rest {
+        "" => 0,
+        _ => {
+            let sign = if direction > 0 { '+' } else { '-' };
+            rest.strip_prefix(sign)?.parse::<Signo>().ok()?
+        }
+    };
+    let n = base + direction * offset;
+    (sigrtmin()..=sigrtmax()).contains(&n).then_some(n)
+}
+
+/// `SIGTERM`, `SIGRTMIN+3`, or the number when it has no name.
+pub fn name(signo: Signo) -> String {
+    if let Ok(s) = Signal::try_from(signo) {
+        return s.as_str().to_string();
+    }
+    if (sigrtmin()..=sigrtmax()).contains(&signo) {
+        return match signo - sigrtmin() {
+            0 => "SIGRTMIN".to_string(),
+            n => format!("SIGRTMIN+{n}"),
+        };
+    }
+    format!("signal {signo}")
+}
+
+/// The `-r FROM:TO` table. `TO` = 0 drops the signal.
+#[derive(Debug, Clone, Default)]
+pub struct Rewrite {
+    map: HashMap<Signo, Signo>,
+}
+
+/// One `FROM:TO` rule, parsed.
+pub fn parse_rule(text: &str) -> Result<(Signo, Signo), String> {
+    let (from, to) = text
+        .split_once(':')
+        .ok_or_else(|| format!("'{text}' is not FROM:TO (e.g. TERM:QUIT, 15:3, USR1:0)"))?;
+    let to = if to.trim() == "0" { 0 } else { parse(to)? };
+    Ok((parse(from)?, to))
+}
+
+impl Rewrite {
+    pub fn new(rules: &[(Signo, Signo)]) -> Self {
+        Rewrite {
+            map: rules.iter().copied().collect(),
+        }
+    }
+
+    /// The signal to forward in place of `signo`; 0 means drop it.
+    pub fn apply(&self, signo: Signo) -> Signo {
+        self.map.get(&signo).copied().unwrap_or(signo)
+    }
+}
+
+/// The signals rinit receives through its signalfd: everything catchable but faults and TTIN/TTOU.
+fn handled() -> SigSet {
+    let mut set = SigSet::all();
+    for s in SYNCHRONOUS.iter().chain(TERMINAL.iter()) {
+        set.remove(*s);
+    }
+    set
+}
+
+/// Blocked signals, read one at a time from a signalfd. Set up before the first fork so that no
+/// signal sent at start-up is lost; the descriptor is close-on-exec.
+pub struct Signals {
+    fd: SignalFd,
+}
+
+impl Signals {
+    pub fn block() -> nix::Result<Self> {
+        let set = handled();
+        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
+        for s in TERMINAL {
+            // SAFETY: installing SIG_IGN runs no handler code.
+            unsafe { nix::sys::signal::signal(s, SigHandler::SigIgn) }?;
+        }
+        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
+        Ok(Signals { fd })
+    }
+
+    /// Every signal pending now, in arrival order (standard signals coalesce).
+    pub fn drain(&self) -> Vec<Signo> {
+        let mut out = Vec::new();
+        while let Ok(Some(info)) = self.fd.read_signal() {
+            out.push(info.ssi_signo as Signo);
+        }
+        out
+    }
+}
+
+impl AsFd for Signals {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Between fork and exec (async-signal-safe calls only): every signal back to its default
+/// action and nothing blocked, so the program starts as if rinit were not there.
+pub fn reset_in_child(rtmax: Signo) {
+    // SAFETY: sigaction and sigprocmask are async-signal-safe; errors (SIGKILL, SIGSTOP,
+    // glibc's internal signals) are expected and harmless.
+    unsafe {
+        for s in 1..=rtmax {
+            libc::signal(s, libc::SIG_DFL);
+        }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    }
+}
+
+/// Sends a raw signal number (real-time signals included). `pid` < 0 addresses a group, -1 all.
+pub fn send(pid: i32, signo: Signo) -> bool {
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(pid, signo) == 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_numbers() {
+        assert_eq!(parse("TERM"), Ok(libc::SIGTERM));
+        assert_eq!(parse("sigterm"), Ok(libc::SIGTERM));
+        assert_eq!(parse("SIGUSR1"), Ok(libc::SIGUSR1));
+        assert_eq!(parse("15"), Ok(15));
+        assert_eq!(parse("RTMIN"), Ok(sigrtmin()));
+        assert_eq!(parse("SIGRTMIN+3"), Ok(sigrtmin() + 3));
+        assert_eq!(parse("rtmax-1"), Ok(sigrtmax() - 1));
+        assert!(parse("RTMIN+99").is_err());
+        assert!(parse("0").is_err());
+        assert!(parse("NOPE").is_err());
+        assert!(parse("").is_err());
+        assert!(parse("65").is_err());
+    }
+
+    #[test]
+    fn names_round_trip() {
+        assert_eq!(name(libc::SIGTERM), "SIGTERM");
+        assert_eq!(name(sigrtmin() + 2), "SIGRTMIN+2");
+        assert_eq!(parse(&name(sigrtmin() + 2)), Ok(sigrtmin() + 2));
+    }
+
+    #[test]
+    fn rules() {
+        assert_eq!(parse_rule("TERM:QUIT"), Ok((15, 3)));
+        assert_eq!(parse_rule("15:0"), Ok((15, 0)));
+        assert!(parse_rule("15").is_err());
+        assert!(parse_rule("15:BOGUS").is_err());
+        let r = Rewrite::new(&[(15, 3), (10, 0)]);
+        assert_eq!(r.apply(15), 3);
+        assert_eq!(r.apply(10), 0);
+        assert_eq!(r.apply(1), 1);
+    }
+}

@@ -1,0 +1,431 @@
+//! The event loop of PID 1. rinit sleeps in one `ppoll` on its signalfd (and, with `--prefix`,
+//! the output pipes) with a timeout only when a deadline is pending: the pre-stop command's
+//! bound, the pre-stop delay, the grace period, or a restart's back-off. Idle, no timer is armed.
+
+use std::time::{Duration, Instant};
+
+use log::{debug, error, info, log, warn, Level};
+use nix::poll::{ppoll, PollFd, PollFlags};
+use nix::sys::time::TimeSpec;
+
+use crate::cli::{Config, ProcSpec, RestartPolicy};
+use crate::procs;
+use crate::reaper::{self, Status};
+use crate::relay::{Relay, Slot, Stream};
+use crate::restart::Backoff;
+use crate::signals::{self, Signals, Signo};
+use crate::spawn::{self, Options};
+
+struct Proc {
+    spec: ProcSpec,
+    pid: Option<i32>,
+    started: Instant,
+    backoff: Backoff,
+    restart_at: Option<Instant>,
+}
+
+/// A stop in progress (contract, "What rinit does", step 5).
+#[derive(Default)]
+struct Stop {
+    /// The (rewritten) stop signal, held back while `--pre-stop` runs and `--pre-stop-delay`
+    /// passes; `None` once it went out.
+    held: Option<Signo>,
+    /// The `--pre-stop` command and the end of its allowance.
+    hook: Option<(i32, Instant)>,
+    delay_until: Option<Instant>,
+    grace_until: Option<Instant>,
+    killed: bool,
+}
+
+pub struct Supervisor {
+    cfg: Config,
+    signals: Signals,
+    procs: Vec<Proc>,
+    relay: Relay,
+    stop: Option<Stop>,
+    exit_code: Option<i32>,
+    none_left: bool,
+    tty: bool,
+}
+
+/// Runs the configured processes to the end and returns rinit's exit code.
+pub fn run(cfg: Config, signals: Signals) -> i32 {
+    let now = Instant::now();
+    let tty = nix::unistd::isatty(std::io::stdin()).unwrap_or(false);
+    let procs = cfg
+        .procs
+        .iter()
+        .map(|spec| Proc {
+            spec: spec.clone(),
+            pid: None,
+            started: now,
+            backoff: Backoff::default(),
+            restart_at: None,
+        })
+        .collect();
+    let mut s = Supervisor {
+        cfg,
+        signals,
+        procs,
+        relay: Relay::default(),
+        stop: None,
+        exit_code: None,
+        none_left: false,
+        tty,
+    };
+    for i in 0..s.procs.len() {
+        if s.stop.is_some() {
+            break;
+        }
+        s.start(i);
+    }
+    s.event_loop();
+    s.relay.finish();
+    let code = s.exit_code.unwrap_or(0);
+    if s.cfg.remap_exit.contains(&code) {
+        debug!("exit code {code} remapped to 0");
+        return 0;
+    }
+    code
+}
+
+impl Supervisor {
+    /// Start, exit and restart lines: shown by default with `--run`, with `-v` otherwise.
+    fn lifecycle_level(&self) -> Level {
+        if self.cfg.multi {
+            Level::Info
+        } else {
+            Level::Debug
+        }
+    }
+
+    fn start(&mut self, i: usize) {
+        let capture = self.cfg.prefix && !self.procs[i].spec.main;
+        let opts = Options {
+            foreground: self.procs[i].spec.main && self.tty,
+            capture,
+        };
+        let level = self.lifecycle_level();
+        let p = &mut self.procs[i];
+        p.restart_at = None;
+        match spawn::spawn(&p.spec.argv, &opts) {
+            Ok(spawned) => {
+                p.pid = Some(spawned.pid);
+                p.started = Instant::now();
+                self.none_left = false;
+                log!(level, "started {} (pid {})", p.spec.name, spawned.pid);
+                if let Some((out, err)) = spawned.output {
+                    self.relay.add(&p.spec.name, Stream::Stdout, out);
+                    self.relay.add(&p.spec.name, Stream::Stderr, err);
+                }
+            }
+            Err(e) => {
+                error!("{}", e.message);
+                self.supervised_exit(i, Status::Exited(e.code), Duration::ZERO);
+            }
+        }
+    }
+
+    fn event_loop(&mut self) {
+        loop {
+            if self.none_left && self.procs.iter().all(|p| p.restart_at.is_none()) {
+                return;
+            }
+            let timeout = self
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            let ready = self.wait(timeout);
+            for signo in self.signals.drain() {
+                if signo != libc::SIGCHLD {
+                    self.on_signal(signo);
+                }
+            }
+            self.reap();
+            for slot in ready {
+                self.relay.ready(slot);
+            }
+            self.on_deadlines(Instant::now());
+        }
+    }
+
+    /// Sleeps in the kernel until a signal, output to relay, or the deadline.
+    fn wait(&self, timeout: Option<Duration>) -> Vec<Slot> {
+        let interest = self.relay.interest();
+        let mut fds = Vec::with_capacity(interest.len() + 1);
+        fds.push(PollFd::new(
+            std::os::fd::AsFd::as_fd(&self.signals),
+            PollFlags::POLLIN,
+        ));
+        for (fd, read, _) in &interest {
+            let flags = if *read {
+                PollFlags::POLLIN
+            } else {
+                PollFlags::POLLOUT
+            };
+            fds.push(PollFd::new(*fd, flags));
+        }
+        match ppoll(&mut fds, timeout.map(TimeSpec::from_duration), None) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => return Vec::new(),
+            Err(e) => {
+                error!("poll failed: {e}");
+                return Vec::new();
+            }
+        }
+        fds[1..]
+            .iter()
+            .zip(&interest)
+            .filter(|(fd, _)| fd.revents().is_some_and(|r| !r.is_empty()))
+            .map(|(_, (_, _, slot))| *slot)
+            .collect()
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let mut deadlines: Vec<Instant> = Vec::new();
+        match &self.stop {
+            Some(st) => {
+                deadlines.extend(st.hook.map(|(_, t)| t));
+                deadlines.extend(st.delay_until);
+                if !st.killed {
+                    deadlines.extend(st.grace_until);
+                }
+            }
+            None => deadlines.extend(self.procs.iter().filter_map(|p| p.restart_at)),
+        }
+        deadlines.into_iter().min()
+    }
+
+    fn on_signal(&mut self, signo: Signo) {
+        let to = self.cfg.rewrite.apply(signo);
+        if to == 0 {
+            debug!("dropping {} (rewritten to 0)", signals::name(signo));
+            return;
+        }
+        if to != signo {
+            debug!(
+                "received {}, forwarding {}",
+                signals::name(signo),
+                signals::name(to)
+            );
+        }
+        if signo != libc::SIGTERM && signo != libc::SIGINT {
+            self.forward(to);
+            return;
+        }
+        match &self.stop {
+            None => self.begin_stop_on_signal(signo, to),
+            Some(st) if st.held.is_some() => {
+                info!(
+                    "received {} again: ending the pre-stop wait",
+                    signals::name(signo)
+                );
+                self.release_stop();
+            }
+            Some(_) => self.send_stop(to),
+        }
+    }
+
+    /// Passes a signal on to the supervised processes: their process groups, or with
+    /// `--single-child` the processes themselves.
+    fn forward(&self, signo: Signo) {
+        for p in &self.procs {
+            if let Some(pid) = p.pid {
+                let target = if self.cfg.single_child { pid } else { -pid };
+                debug!("forwarding {} to {target}", signals::name(signo));
+                signals::send(target, signo);
+            }
+        }
+    }
+
+    fn any_supervised_alive(&self) -> bool {
+        self.procs.iter().any(|p| p.pid.is_some())
+    }
+
+    /// The stop signal itself: to every process in the container, or with `--single-child` to
+    /// the supervised processes only (and to what is left once they are gone).
+    fn send_stop(&self, signo: Signo) {
+        if !self.cfg.single_child {
+            procs::signal_everyone(signo);
+        } else if self.any_supervised_alive() {
+            self.forward(signo);
+        } else {
+            procs::signal_everyone(libc::SIGTERM);
+        }
+    }
+
+    fn begin_stop_on_signal(&mut self, signo: Signo, to: Signo) {
+        debug!("received {}: stopping", signals::name(signo));
+        for p in &mut self.procs {
+            p.restart_at = None;
+        }
+        let mut stop = Stop {
+            held: Some(to),
+            ..Stop::default()
+        };
+        if let Some(cmd) = &self.cfg.pre_stop {
+            let opts = Options {
+                foreground: false,
+                capture: false,
+            };
+            match spawn::spawn(&cmd.argv, &opts) {
+                Ok(spawned) => {
+                    info!(
+                        "running pre-stop command {} (pid {})",
+                        cmd.name, spawned.pid
+                    );
+                    stop.hook = Some((spawned.pid, Instant::now() + self.cfg.grace_period));
+                }
+                Err(e) => warn!("pre-stop command: {}", e.message),
+            }
+        }
+        let hook_running = stop.hook.is_some();
+        self.stop = Some(stop);
+        if !hook_running {
+            self.begin_delay();
+        }
+    }
+
+    fn begin_delay(&mut self) {
+        let delay = self.cfg.pre_stop_delay;
+        let Some(st) = &mut self.stop else { return };
+        st.hook = None;
+        let Some(held) = st.held else { return };
+        if delay.is_zero() {
+            self.release_stop();
+            return;
+        }
+        info!(
+            "pre-stop delay: holding {} for {}",
+            signals::name(held),
+            humantime::format_duration(delay)
+        );
+        st.delay_until = Some(Instant::now() + delay);
+    }
+
+    /// Sends the held stop signal and starts the grace period.
+    fn release_stop(&mut self) {
+        let Some(st) = &mut self.stop else { return };
+        let Some(signo) = st.held.take() else { return };
+        if st.delay_until.take().is_some() {
+            info!("pre-stop delay over: forwarding {}", signals::name(signo));
+        }
+        st.hook = None;
+        st.grace_until = Some(Instant::now() + self.cfg.grace_period);
+        self.send_stop(signo);
+    }
+
+    /// A supervised process exited and is not restarted: stop everything that is left.
+    fn begin_stop_after_exit(&mut self) {
+        for p in &mut self.procs {
+            p.restart_at = None;
+        }
+        self.stop = Some(Stop {
+            grace_until: Some(Instant::now() + self.cfg.grace_period),
+            ..Stop::default()
+        });
+        let left = procs::everyone();
+        if !left.is_empty() {
+            debug!("sending SIGTERM to the {} processes left", left.len());
+            procs::signal_everyone(libc::SIGTERM);
+        }
+    }
+
+    fn reap(&mut self) {
+        let reaped = reaper::reap();
+        let now = Instant::now();
+        for (pid, status) in reaped.exits {
+            if let Some(i) = self.procs.iter().position(|p| p.pid == Some(pid)) {
+                let uptime = now.duration_since(self.procs[i].started);
+                self.procs[i].pid = None;
+                self.supervised_exit(i, status, uptime);
+            } else if self.is_hook(pid) {
+                if status.success() {
+                    info!("pre-stop command finished");
+                } else {
+                    warn!("pre-stop command {status}");
+                }
+                self.begin_delay();
+            } else if self.cfg.warn_on_reap {
+                warn!("reaped orphan {pid}, which {status}");
+            }
+        }
+        self.none_left = reaped.none_left;
+    }
+
+    fn is_hook(&self, pid: i32) -> bool {
+        matches!(&self.stop, Some(Stop { hook: Some((h, _)), .. }) if *h == pid)
+    }
+
+    fn supervised_exit(&mut self, i: usize, status: Status, uptime: Duration) {
+        let level = self.lifecycle_level();
+        let name = self.procs[i].spec.name.clone();
+        if let Some(st) = &self.stop {
+            log!(level, "{name} {status}");
+            self.exit_code.get_or_insert(status.code());
+            if st.held.is_some() {
+                // The app is going down anyway: holding the signal back helps no one now.
+                self.release_stop();
+            } else if self.cfg.single_child && !self.any_supervised_alive() {
+                procs::signal_everyone(libc::SIGTERM);
+            }
+            return;
+        }
+        let p = &mut self.procs[i];
+        let restart = !p.spec.main
+            && match self.cfg.restart {
+                RestartPolicy::Never => false,
+                RestartPolicy::OnFailure => !status.success(),
+                RestartPolicy::Always => true,
+            };
+        if restart {
+            let now = Instant::now();
+            match p.backoff.next_delay(now, uptime) {
+                Some(delay) => {
+                    info!(
+                        "{name} {status}; restarting in {}",
+                        humantime::format_duration(delay)
+                    );
+                    p.restart_at = Some(now + delay);
+                    return;
+                }
+                None => warn!("{name} {status}; giving up after 10 restarts within 5 minutes"),
+            }
+        } else {
+            log!(level, "{name} {status}");
+        }
+        self.exit_code.get_or_insert(status.code());
+        self.begin_stop_after_exit();
+    }
+
+    fn on_deadlines(&mut self, now: Instant) {
+        let grace = humantime::format_duration(self.cfg.grace_period);
+        let Some(st) = &mut self.stop else {
+            for i in 0..self.procs.len() {
+                if self.procs[i].restart_at.is_some_and(|t| now >= t) {
+                    self.start(i);
+                }
+            }
+            return;
+        };
+        if let Some((pid, until)) = st.hook {
+            if now >= until {
+                warn!("pre-stop command still running after {grace}: killing it");
+                signals::send(-pid, libc::SIGKILL);
+                self.begin_delay();
+            }
+        } else if st.delay_until.is_some_and(|t| now >= t) {
+            self.release_stop();
+        } else if !st.killed && st.grace_until.is_some_and(|t| now >= t) {
+            st.killed = true;
+            let left = procs::everyone();
+            if !left.is_empty() {
+                let names: Vec<String> = left.iter().map(|(p, c)| format!("{p} ({c})")).collect();
+                warn!(
+                    "grace period of {grace} is over: killing {}",
+                    names.join(", ")
+                );
+                procs::signal_everyone(libc::SIGKILL);
+            }
+        }
+    }
+}
