@@ -162,17 +162,44 @@ impl AsFd for Signals {
 }
 
 /// Between fork and exec (async-signal-safe calls only): every signal back to its default
-/// action and nothing blocked, so the program starts as if rinit were not there.
+/// action and nothing blocked, so the program starts as if rinit were not there. The raw
+/// system call also resets glibc's internal signals (32, 33), which `signal()` refuses to touch
+/// but which a runtime may hand down ignored.
 pub fn reset_in_child(rtmax: Signo) {
-    // SAFETY: sigaction and sigprocmask are async-signal-safe; errors (SIGKILL, SIGSTOP,
-    // glibc's internal signals) are expected and harmless.
+    // The kernel's `struct sigaction` on x86_64 and aarch64.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let default = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: rt_sigaction and rt_sigprocmask are async-signal-safe system calls; errors
+    // (SIGKILL, SIGSTOP) are expected and harmless.
     unsafe {
         for s in 1..=rtmax {
-            libc::signal(s, libc::SIG_DFL);
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                s,
+                &default as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            );
         }
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        let empty: u64 = 0;
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &empty as *const u64,
+            std::ptr::null_mut::<u64>(),
+            8usize,
+        );
     }
 }
 
