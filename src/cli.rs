@@ -20,7 +20,10 @@ const LICENSE: &str = include_str!("../LICENSE");
     version,
     about = "A container init: runs your command as PID 1's child, forwards signals to it, reaps \
              zombies, stops everything gracefully and exits with the command's code.",
-    override_usage = "rinit [OPTIONS] [--] COMMAND [ARG...]\n       rinit [OPTIONS] --run CMDLINE [--run CMDLINE...] [-- COMMAND [ARG...]]"
+    override_usage = "rinit [OPTIONS] [--] COMMAND [ARG...]\n       rinit [OPTIONS] --run CMDLINE [--run CMDLINE...] [-- COMMAND [ARG...]]",
+    after_help = "Exit code: the first supervised process's (128+N if signal N killed it); 127 when \
+                  the program was not found, 126 when it could not be run, 2 for a usage error.\n\
+                  DURATION: 250ms, 10s, 2m, 1m30s, or a number of seconds."
 )]
 struct Args {
     /// Forward signals to the main process only, not to its process group [env: DUMB_INIT_SETSID=0]
