@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fs;
+use std::io::Read;
 
 use crate::signals::{self, Signo};
 
@@ -24,7 +25,12 @@ pub fn set_parent_death_signal(signo: Signo) -> bool {
 
 /// `(ppid, comm)` of a process, from /proc/PID/stat.
 fn stat(pid: i32) -> Option<(i32, String)> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // One read: the line is far shorter than the buffer.
+    let mut buf = [0u8; 1024];
+    let n = fs::File::open(format!("/proc/{pid}/stat"))
+        .and_then(|mut f| f.read(&mut buf))
+        .ok()?;
+    let text = String::from_utf8_lossy(&buf[..n]);
     let open = text.find('(')?;
     let close = text.rfind(')')?;
     let comm = text.get(open + 1..close)?.to_string();

@@ -13,6 +13,7 @@ const QUEUE_LIMIT: usize = 64 * 1024;
 /// A line longer than this is passed on in pieces: the only case where a line is split.
 const LINE_LIMIT: usize = 64 * 1024;
 /// Writes to a pipe of at most this size are atomic and do not block once poll said POLLOUT.
+/// A line longer than this is written whole with blocking writes.
 const PIPE_BUF: usize = libc::PIPE_BUF;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,25 +144,33 @@ impl Relay {
         }
     }
 
-    /// One write that cannot block for long: at most PIPE_BUF bytes, ending at a line's end
-    /// when one is in reach.
+    /// Writes whole lines only, so that nothing else written to the same stream (rinit's own
+    /// log) can land inside a relayed line: as many lines as fit in PIPE_BUF bytes (one write,
+    /// which cannot block once poll said POLLOUT), or else the one long line at the head.
     fn write_some(&mut self, stream: Stream) {
         let out = &mut self.outputs[stream as usize];
         let limit = out.queue.len().min(PIPE_BUF);
         let end = match out.queue[..limit].iter().rposition(|&b| b == b'\n') {
             Some(nl) => nl + 1,
-            None => limit,
+            None => out
+                .queue
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(out.queue.len(), |nl| nl + 1),
         };
-        match nix::unistd::write(raw_out(stream), &out.queue[..end]) {
-            Ok(n) => {
-                out.queue.drain(..n);
-            }
-            Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
-            Err(_) => {
-                out.broken = true;
-                out.queue.clear();
+        let mut written = 0;
+        while written < end {
+            match nix::unistd::write(raw_out(stream), &out.queue[written..end]) {
+                Ok(n) => written += n,
+                Err(Errno::EINTR) => {}
+                Err(_) => {
+                    out.broken = true;
+                    out.queue.clear();
+                    return;
+                }
             }
         }
+        out.queue.drain(..end);
     }
 
     /// At exit, once every process is gone: read every pipe to its end and write everything.

@@ -22,6 +22,8 @@ struct Proc {
     started: Instant,
     backoff: Backoff,
     restart_at: Option<Instant>,
+    /// How it last exited (kept while a restart is pending).
+    last: Option<Status>,
 }
 
 /// A stop in progress (contract, "What rinit does", step 5).
@@ -61,6 +63,7 @@ pub fn run(cfg: Config, signals: Signals) -> i32 {
             started: now,
             backoff: Backoff::default(),
             restart_at: None,
+            last: None,
         })
         .collect();
     let mut s = Supervisor {
@@ -256,7 +259,12 @@ impl Supervisor {
     fn begin_stop_on_signal(&mut self, signo: Signo, to: Signo) {
         debug!("received {}: stopping", signals::name(signo));
         for p in &mut self.procs {
-            p.restart_at = None;
+            // A process waiting for its restart is down: its last exit is the run's result.
+            if p.restart_at.take().is_some() {
+                if let Some(last) = p.last {
+                    self.exit_code.get_or_insert(last.code());
+                }
+            }
         }
         let mut stop = Stop {
             held: Some(to),
@@ -323,15 +331,16 @@ impl Supervisor {
             grace_until: Some(Instant::now() + self.cfg.grace_period),
             ..Stop::default()
         });
-        let left = procs::everyone();
-        if !left.is_empty() {
-            debug!("sending SIGTERM to the {} processes left", left.len());
+        // The common end: the main process was the last one. Nothing to signal, no /proc walk.
+        if !self.none_left {
+            debug!("sending SIGTERM to the processes left");
             procs::signal_everyone(libc::SIGTERM);
         }
     }
 
     fn reap(&mut self) {
         let reaped = reaper::reap();
+        self.none_left = reaped.none_left;
         let now = Instant::now();
         for (pid, status) in reaped.exits {
             if let Some(i) = self.procs.iter().position(|p| p.pid == Some(pid)) {
@@ -349,7 +358,6 @@ impl Supervisor {
                 warn!("reaped orphan {pid}, which {status}");
             }
         }
-        self.none_left = reaped.none_left;
     }
 
     fn is_hook(&self, pid: i32) -> bool {
@@ -371,6 +379,7 @@ impl Supervisor {
             return;
         }
         let p = &mut self.procs[i];
+        p.last = Some(status);
         let restart = !p.spec.main
             && match self.cfg.restart {
                 RestartPolicy::Never => false,
