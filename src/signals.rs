@@ -4,7 +4,7 @@
 //! `Signal` enum cannot represent, are forwarded and rewritten like any other.
 
 use std::collections::HashMap;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::str::FromStr;
 
 use nix::sys::signal::{sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
@@ -127,10 +127,12 @@ fn handled() -> SigSet {
     set
 }
 
-/// Blocked signals, read one at a time from a signalfd. Set up before the first fork so that no
-/// signal sent at start-up is lost; the descriptor is close-on-exec.
+/// Blocked signals, read from a signalfd. Set up before the first fork so that no signal sent at
+/// start-up is lost; the descriptor is close-on-exec.
 pub struct Signals {
     fd: SignalFd,
+    /// rinit's own pid (as its PID namespace sees it), to recognise signals it raised itself.
+    me: u32,
 }
 
 impl Signals {
@@ -141,17 +143,35 @@ impl Signals {
             // SAFETY: installing SIG_IGN runs no handler code.
             unsafe { nix::sys::signal::signal(s, SigHandler::SigIgn) }?;
         }
-        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
-        Ok(Signals { fd })
+        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC)?;
+        Ok(Signals {
+            fd,
+            me: std::process::id(),
+        })
     }
 
-    /// Every signal pending now, in arrival order (standard signals coalesce).
-    pub fn drain(&self) -> Vec<Signo> {
-        let mut out = Vec::new();
-        while let Ok(Some(info)) = self.fd.read_signal() {
-            out.push(info.ssi_signo as Signo);
-        }
-        out
+    /// The pending signals, up to 16 in one read(2); blocks until one arrives when none is
+    /// pending, so call it only once poll said the descriptor is readable, or to wait.
+    /// Standard signals coalesce; real-time ones queue. A signal rinit raised itself (SIGPIPE
+    /// from a write to a closed pipe) is not the user's and is left out.
+    pub fn read(&self) -> Vec<Signo> {
+        const N: usize = 16;
+        // SAFETY: signalfd_siginfo is plain data; all-zero is a valid value.
+        let mut buf: [libc::signalfd_siginfo; N] = unsafe { std::mem::zeroed() };
+        // SAFETY: the buffer is valid for writes of its whole size.
+        let n = unsafe {
+            libc::read(
+                self.fd.as_fd().as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                std::mem::size_of_val(&buf),
+            )
+        };
+        let count = usize::try_from(n).unwrap_or(0) / std::mem::size_of::<libc::signalfd_siginfo>();
+        buf[..count]
+            .iter()
+            .filter(|i| !(i.ssi_pid == self.me && i.ssi_code == libc::SI_USER))
+            .map(|i| i.ssi_signo as Signo)
+            .collect()
     }
 }
 

@@ -137,8 +137,8 @@ impl Supervisor {
             let timeout = self
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(Instant::now()));
-            let ready = self.wait(timeout);
-            for signo in self.signals.drain() {
+            let (signals, ready) = self.wait(timeout);
+            for signo in signals {
                 if signo != libc::SIGCHLD {
                     self.on_signal(signo);
                 }
@@ -151,9 +151,14 @@ impl Supervisor {
         }
     }
 
-    /// Sleeps in the kernel until a signal, output to relay, or the deadline.
-    fn wait(&self, timeout: Option<Duration>) -> Vec<Slot> {
+    /// Sleeps in the kernel until a signal, output to relay, or the deadline; returns the
+    /// signals received and the relay's descriptors that are ready. With nothing to relay and
+    /// no deadline, the wait is a plain blocking read of the signalfd.
+    fn wait(&self, timeout: Option<Duration>) -> (Vec<Signo>, Vec<Slot>) {
         let interest = self.relay.interest();
+        if interest.is_empty() && timeout.is_none() {
+            return (self.signals.read(), Vec::new());
+        }
         let mut fds = Vec::with_capacity(interest.len() + 1);
         fds.push(PollFd::new(
             std::os::fd::AsFd::as_fd(&self.signals),
@@ -169,18 +174,25 @@ impl Supervisor {
         }
         match ppoll(&mut fds, timeout.map(TimeSpec::from_duration), None) {
             Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => return Vec::new(),
+            Err(nix::errno::Errno::EINTR) => return (Vec::new(), Vec::new()),
             Err(e) => {
                 error!("poll failed: {e}");
-                return Vec::new();
+                return (Vec::new(), Vec::new());
             }
         }
-        fds[1..]
+        let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+        let signals = if ready(&fds[0]) {
+            self.signals.read()
+        } else {
+            Vec::new()
+        };
+        let slots = fds[1..]
             .iter()
             .zip(&interest)
-            .filter(|(fd, _)| fd.revents().is_some_and(|r| !r.is_empty()))
+            .filter(|(fd, _)| ready(fd))
             .map(|(_, (_, _, slot))| *slot)
-            .collect()
+            .collect();
+        (signals, slots)
     }
 
     fn next_deadline(&self) -> Option<Instant> {

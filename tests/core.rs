@@ -442,3 +442,58 @@ fn verbose_logging() {
         o.stderr
     );
 }
+
+/// Invoked as `tini` or `docker-init`, rinit forwards to the child only unless `-g` (or
+/// TINI_KILL_PROCESS_GROUP); as `dumb-init`, to the group unless `-c` (or DUMB_INIT_SETSID=0).
+#[test]
+fn names_keep_their_tools_forwarding_target() {
+    let cases: &[(&str, &[&str], &[(&str, &str)], bool)] = &[
+        ("tini", &[], &[], false),
+        ("tini", &["-g"], &[], true),
+        ("tini", &[], &[("TINI_KILL_PROCESS_GROUP", "1")], true),
+        ("docker-init", &[], &[], false),
+        ("dumb-init", &[], &[], true),
+        ("dumb-init", &["-c"], &[], false),
+        ("dumb-init", &[], &[("DUMB_INIT_SETSID", "0")], false),
+        ("rinit", &[], &[("DUMB_INIT_SETSID", "0")], false),
+    ];
+    for (name, flags, env, group) in cases {
+        let dir = Scratch::new("names");
+        let link = dir.file(name);
+        std::os::unix::fs::symlink(common::RINIT, &link).unwrap();
+        let script = format!("{} & wait", dir.recorder("app"));
+        let mut args: Vec<&str> = vec!["--pid", "--fork", "--mount-proc", &link];
+        args.extend(flags.iter());
+        args.extend(["--", "sh", "-c", &script]);
+        let child = Command::new("unshare")
+            .args(&args)
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        dir.wait_for("app.ready", 0, SECS(20));
+        let unshare = child.id() as i32;
+        let init: i32 = std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        // WINCH: ignored by the shell, recorded by the app only if the group gets it. Then TERM
+        // (the stop: the shell, and in every case the app once the shell is gone).
+        unsafe { libc::kill(init, libc::SIGWINCH) };
+        if *group {
+            dir.wait_for("app.sig", 1, SECS(10));
+        }
+        unsafe { libc::kill(init, libc::SIGTERM) };
+        let status = child.wait_with_output().unwrap().status;
+        let expected = if *group {
+            vec![libc::SIGWINCH, libc::SIGTERM]
+        } else {
+            vec![libc::SIGTERM]
+        };
+        assert_eq!(dir.signals("app"), expected, "{name} {flags:?} {env:?}");
+        assert_eq!(status.code(), Some(143), "{name} {flags:?} {env:?}");
+    }
+}

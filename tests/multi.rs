@@ -474,3 +474,27 @@ fn stop_during_back_off_keeps_the_failure_code() {
     let o = rinit.finish(SECS(10));
     assert_eq!(o.code, 3, "{}", o.stderr);
 }
+
+/// With `--prefix` and nobody reading rinit's stdout any more, rinit's writes fail with EPIPE:
+/// the SIGPIPE it raises itself is not forwarded to anyone, and the run goes on.
+#[test]
+fn a_closed_stdout_sends_no_sigpipe_to_the_processes() {
+    let dir = Scratch::new("epipe");
+    let rec = format!("rec: {}", dir.recorder("rec"));
+    let writer = format!(
+        "w: sh -c 'while [ ! -e {} ]; do sleep 0.05; done; i=0; while [ $i -lt 200 ]; do echo line $i; i=$((i+1)); done; exit 4'",
+        dir.file("rec.ready")
+    );
+    let mut child = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", common::RINIT])
+        .args(["--prefix", "--run", &rec, "--run", &writer])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(4), "the writer's code");
+    assert_eq!(dir.signals("rec"), [libc::SIGTERM], "no SIGPIPE forwarded");
+}
