@@ -130,6 +130,8 @@ impl Supervisor {
     }
 
     fn event_loop(&mut self) {
+        // A process that could not even start leaves nothing to wait for.
+        self.reap();
         loop {
             if self.none_left && self.procs.iter().all(|p| p.restart_at.is_none()) {
                 return;

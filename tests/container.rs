@@ -338,6 +338,16 @@ impl Container {
 
     /// Wait (up to `timeout`) for `runc run` to exit and return its exit code, which is the
     /// container's PID 1's.
+    /// `runc kill ID TERM` (what `docker stop` does): the exit code and how long it took.
+    fn stop(&mut self) -> (i32, Duration) {
+        let t0 = Instant::now();
+        self.kill("TERM");
+        let code = self.wait_exit(DEADLINE);
+        let elapsed = t0.elapsed();
+        eprintln!("container stopped {elapsed:?} after runc kill, exit code {code}");
+        (code, elapsed)
+    }
+
     fn wait_exit(&mut self, timeout: Duration) -> i32 {
         let deadline = Instant::now() + timeout;
         loop {
@@ -443,11 +453,7 @@ fn runc_kill_term_stops_shell_entrypoint_and_its_background_apps() {
     c.wait_for_file("/tmp/app1.ready");
     c.wait_for_file("/tmp/app2.ready");
 
-    let t0 = Instant::now();
-    c.kill("TERM");
-    let code = c.wait_exit(DEADLINE);
-    let elapsed = t0.elapsed();
-    eprintln!("container stopped {elapsed:?} after runc kill, exit code {code}");
+    let (code, elapsed) = c.stop();
 
     assert_eq!(
         c.read("/tmp/app1.done").as_deref(),
@@ -541,11 +547,7 @@ fn stop_sequence_kills_after_pre_stop_delay_plus_grace_period() {
     ]);
     c.wait_for_file("/tmp/ready");
 
-    let t0 = Instant::now();
-    c.kill("TERM");
-    let code = c.wait_exit(DEADLINE);
-    let elapsed = t0.elapsed();
-    eprintln!("container stopped {elapsed:?} after runc kill, exit code {code}");
+    let (code, elapsed) = c.stop();
 
     assert_eq!(
         code,
@@ -584,11 +586,7 @@ fn stop_sequence_forwards_term_only_after_pre_stop_delay() {
     c.wait_for_file("/tmp/ready");
 
     let before_kill = host_uptime_cs();
-    let t0 = Instant::now();
-    c.kill("TERM");
-    let code = c.wait_exit(DEADLINE);
-    let elapsed = t0.elapsed();
-    eprintln!("container stopped {elapsed:?} after runc kill, exit code {code}");
+    let (code, elapsed) = c.stop();
 
     let got = c
         .read("/tmp/got_term")
@@ -637,11 +635,7 @@ fn tini_symlink_forwards_runc_kill_term_to_the_child() {
     ]);
     c.wait_for_file("/tmp/ready");
 
-    let t0 = Instant::now();
-    c.kill("TERM");
-    let code = c.wait_exit(DEADLINE);
-    let elapsed = t0.elapsed();
-    eprintln!("container stopped {elapsed:?} after runc kill, exit code {code}");
+    let (code, elapsed) = c.stop();
 
     assert_eq!(
         c.read("/tmp/got_term").as_deref(),

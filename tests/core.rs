@@ -447,7 +447,9 @@ fn verbose_logging() {
 /// TINI_KILL_PROCESS_GROUP); as `dumb-init`, to the group unless `-c` (or DUMB_INIT_SETSID=0).
 #[test]
 fn names_keep_their_tools_forwarding_target() {
-    let cases: &[(&str, &[&str], &[(&str, &str)], bool)] = &[
+    // (name, flags, environment, whether the group gets signals)
+    type Case<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)], bool);
+    let cases: &[Case] = &[
         ("tini", &[], &[], false),
         ("tini", &["-g"], &[], true),
         ("tini", &[], &[("TINI_KILL_PROCESS_GROUP", "1")], true),

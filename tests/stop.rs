@@ -9,11 +9,16 @@ use common::{now_since_epoch, Mode, Run, Scratch};
 
 const SECS: fn(u64) -> Duration = Duration::from_secs;
 
-fn with_recorder<'a>(args: &[&'a str], argv: &'a [String]) -> Vec<&'a str> {
-    let mut v = args.to_vec();
-    v.push("--");
-    v.extend(argv.iter().map(String::as_str));
-    v
+/// rinit as PID 1 with `flags` and a signal recorder named `app` as its main process, once the
+/// recorder is ready.
+fn start_app(dir: &Scratch, flags: &[&str]) -> Run {
+    let argv = dir.recorder_argv("app");
+    let mut args = flags.to_vec();
+    args.push("--");
+    args.extend(argv.iter().map(String::as_str));
+    let rinit = Run::start(Mode::Pid1, dir, &args);
+    dir.wait_for("app.ready", 0, SECS(20));
+    rinit
 }
 
 /// The child gets SIGTERM no earlier than the delay, and the pre-stop command ran before it.
@@ -22,13 +27,10 @@ fn pre_stop_command_then_delay_then_sigterm() {
     let dir = Scratch::new("delay");
     let hook = dir.file("hook");
     let pre_stop = format!("drain: sh -c 'date +%s%N > {hook}'");
-    let argv = dir.recorder_argv("app");
-    let args = with_recorder(
+    let rinit = start_app(
+        &dir,
         &["--pre-stop", &pre_stop, "--pre-stop-delay", "1500ms"],
-        &argv,
     );
-    let rinit = Run::start(Mode::Pid1, &dir, &args);
-    dir.wait_for("app.ready", 0, SECS(20));
     let sent = now_since_epoch();
     rinit.kill(libc::SIGTERM);
     let o = rinit.finish(SECS(20));
@@ -76,10 +78,7 @@ fn pre_stop_command_then_delay_then_sigterm() {
 #[test]
 fn other_signals_pass_during_the_delay() {
     let dir = Scratch::new("delay-pass");
-    let argv = dir.recorder_argv("app");
-    let args = with_recorder(&["--pre-stop-delay", "30s"], &argv);
-    let rinit = Run::start(Mode::Pid1, &dir, &args);
-    dir.wait_for("app.ready", 0, SECS(20));
+    let rinit = start_app(&dir, &["--pre-stop-delay", "30s"]);
     rinit.kill(libc::SIGTERM);
     rinit.wait_stderr("pre-stop delay: holding SIGTERM", SECS(10));
     rinit.kill(libc::SIGHUP);
@@ -95,10 +94,7 @@ fn other_signals_pass_during_the_delay() {
 #[test]
 fn second_sigterm_cuts_the_delay_short() {
     let dir = Scratch::new("cut");
-    let argv = dir.recorder_argv("app");
-    let args = with_recorder(&["--pre-stop-delay", "60s"], &argv);
-    let rinit = Run::start(Mode::Pid1, &dir, &args);
-    dir.wait_for("app.ready", 0, SECS(20));
+    let rinit = start_app(&dir, &["--pre-stop-delay", "60s"]);
     rinit.kill(libc::SIGTERM);
     rinit.wait_stderr("pre-stop delay: holding SIGTERM for 1m", SECS(10));
     rinit.kill(libc::SIGINT);
@@ -114,10 +110,7 @@ fn second_sigterm_cuts_the_delay_short() {
 #[test]
 fn delay_forwards_the_rewritten_signal() {
     let dir = Scratch::new("delay-rewrite");
-    let argv = dir.recorder_argv("app");
-    let args = with_recorder(&["--pre-stop-delay", "200ms", "-r", "INT:TERM"], &argv);
-    let rinit = Run::start(Mode::Pid1, &dir, &args);
-    dir.wait_for("app.ready", 0, SECS(20));
+    let rinit = start_app(&dir, &["--pre-stop-delay", "200ms", "-r", "INT:TERM"]);
     rinit.kill(libc::SIGINT);
     let o = rinit.finish(SECS(15));
     assert_eq!(dir.signals("app"), [libc::SIGTERM]);
@@ -159,10 +152,7 @@ fn grace_period_ends_in_sigkill() {
 #[test]
 fn prompt_exit_does_not_wait_out_the_grace_period() {
     let dir = Scratch::new("prompt");
-    let argv = dir.recorder_argv("app");
-    let args = with_recorder(&["--grace-period", "5m"], &argv);
-    let rinit = Run::start(Mode::Pid1, &dir, &args);
-    dir.wait_for("app.ready", 0, SECS(20));
+    let rinit = start_app(&dir, &["--grace-period", "5m"]);
     let sent = std::time::Instant::now();
     rinit.kill(libc::SIGTERM);
     let o = rinit.finish(SECS(30));
@@ -262,10 +252,7 @@ fn single_child_stop_reaches_leftovers_after_main() {
 #[test]
 fn failing_and_hanging_pre_stop_commands() {
     let dir = Scratch::new("hook-fail");
-    let argv = dir.recorder_argv("app");
-    let args = with_recorder(&["--pre-stop", "sh -c 'exit 4'"], &argv);
-    let rinit = Run::start(Mode::Pid1, &dir, &args);
-    dir.wait_for("app.ready", 0, SECS(20));
+    let rinit = start_app(&dir, &["--pre-stop", "sh -c 'exit 4'"]);
     rinit.kill(libc::SIGTERM);
     let o = rinit.finish(SECS(20));
     assert_eq!(o.code, 0);
@@ -277,10 +264,7 @@ fn failing_and_hanging_pre_stop_commands() {
     assert_eq!(dir.signals("app"), [libc::SIGTERM]);
 
     let dir = Scratch::new("hook-hang");
-    let argv = dir.recorder_argv("app");
-    let args = with_recorder(&["--pre-stop", "sleep 100", "--grace-period", "1s"], &argv);
-    let rinit = Run::start(Mode::Pid1, &dir, &args);
-    dir.wait_for("app.ready", 0, SECS(20));
+    let rinit = start_app(&dir, &["--pre-stop", "sleep 100", "--grace-period", "1s"]);
     rinit.kill(libc::SIGTERM);
     let o = rinit.finish(SECS(20));
     assert_eq!(o.code, 0);
@@ -292,10 +276,7 @@ fn failing_and_hanging_pre_stop_commands() {
     assert!(o.elapsed < SECS(8));
 
     let dir = Scratch::new("hook-missing");
-    let argv = dir.recorder_argv("app");
-    let args = with_recorder(&["--pre-stop", "/no/such/hook"], &argv);
-    let rinit = Run::start(Mode::Pid1, &dir, &args);
-    dir.wait_for("app.ready", 0, SECS(20));
+    let rinit = start_app(&dir, &["--pre-stop", "/no/such/hook"]);
     rinit.kill(libc::SIGTERM);
     let o = rinit.finish(SECS(20));
     assert_eq!(o.code, 0);
