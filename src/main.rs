@@ -1,4 +1,10 @@
 //! rinit: a container init. The story of PID 1, in order.
+//!
+//! `no_main`: rinit's `main` is the C entry point, so the Rust runtime's start-up (stack-guard
+//! discovery through /proc/self/maps, an alternate signal stack, SIGPIPE ignored) is skipped.
+//! It measured about 0.2 ms of every container start; rinit needs none of it: it blocks SIGPIPE
+//! with the other signals, and it checks its standard descriptors itself (`procs::ensure_stdio`).
+#![cfg_attr(not(test), no_main)]
 
 mod cli;
 mod cmdline;
@@ -11,8 +17,17 @@ mod signals;
 mod spawn;
 mod supervisor;
 
-fn main() {
-    // First of all, block the signals rinit handles: as PID 1 a signal whose action is the
+#[cfg(not(test))]
+#[no_mangle]
+pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    pid1()
+}
+
+#[cfg_attr(test, allow(dead_code))]
+fn pid1() -> ! {
+    // Descriptors 0-2 must exist before rinit opens any of its own.
+    procs::ensure_stdio();
+    // Then block the signals rinit handles: as PID 1 a signal whose action is the
     // default is dropped by the kernel, and one sent before the child exists must wait for it.
     let signals = match signals::Signals::block() {
         Ok(s) => s,

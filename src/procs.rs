@@ -11,6 +11,32 @@ pub fn is_pid1() -> bool {
     std::process::id() == 1
 }
 
+/// Opens /dev/null on any of fds 0-2 that the runtime left closed, so that no descriptor of
+/// rinit's own (the signalfd, a pipe) can take their place and be handed to a child as its
+/// stdin, stdout or stderr.
+pub fn ensure_stdio() {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: three valid pollfds.
+    if unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) } < 0 {
+        return;
+    }
+    for p in fds.iter().filter(|p| p.revents & libc::POLLNVAL != 0) {
+        // SAFETY: open with a static C string; the descriptor is meant to stay open.
+        let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        if fd >= 0 && fd != p.fd {
+            // SAFETY: plain descriptor juggling on fds rinit owns.
+            unsafe {
+                libc::dup2(fd, p.fd);
+                libc::close(fd);
+            }
+        }
+    }
+}
+
 /// Orphans of rinit's descendants come to rinit when it is not PID 1.
 pub fn become_subreaper() -> bool {
     // SAFETY: prctl with integer arguments only.

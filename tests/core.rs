@@ -499,3 +499,27 @@ fn names_keep_their_tools_forwarding_target() {
         assert_eq!(status.code(), Some(143), "{name} {flags:?} {env:?}");
     }
 }
+
+/// A runtime that starts rinit with stdin or stderr closed: rinit fills the gaps with
+/// /dev/null before opening anything of its own, so its signalfd is never the child's stdin.
+#[test]
+fn closed_standard_descriptors_become_dev_null() {
+    use std::os::unix::process::CommandExt;
+    let dir = Scratch::new("closed-fds");
+    let out = dir.file("fds");
+    let script = format!("readlink /proc/$$/fd/0 /proc/$$/fd/2 > {out}; true");
+    let mut cmd = Command::new(common::RINIT);
+    cmd.args(["sh", "-c", &script]);
+    // SAFETY: close and close_range are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            libc::close(0);
+            libc::close(2);
+            Ok(())
+        });
+    }
+    let status = cmd.status().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(dir.lines("fds"), ["/dev/null", "/dev/null"]);
+}
