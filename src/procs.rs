@@ -49,8 +49,17 @@ pub fn set_parent_death_signal(signo: Signo) -> bool {
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signo as libc::c_ulong, 0, 0, 0) == 0 }
 }
 
-/// `(ppid, comm)` of a process, from /proc/PID/stat.
-fn stat(pid: i32) -> Option<(i32, String)> {
+/// One process as /proc/PID/stat shows it.
+#[derive(Debug, Clone)]
+pub struct Process {
+    pub pid: i32,
+    pub ppid: i32,
+    /// `R`, `S`, `T` (stopped), `Z` (zombie)...
+    pub state: char,
+    pub comm: String,
+}
+
+fn stat(pid: i32) -> Option<Process> {
     // One read: the line is far shorter than the buffer.
     let mut buf = [0u8; 1024];
     let n = fs::File::open(format!("/proc/{pid}/stat"))
@@ -61,9 +70,14 @@ fn stat(pid: i32) -> Option<(i32, String)> {
     let close = text.rfind(')')?;
     let comm = text.get(open + 1..close)?.to_string();
     let mut fields = text.get(close + 1..)?.split_whitespace();
-    let _state = fields.next()?;
+    let state = fields.next()?.chars().next()?;
     let ppid = fields.next()?.parse().ok()?;
-    Some((ppid, comm))
+    Some(Process {
+        pid,
+        ppid,
+        state,
+        comm,
+    })
 }
 
 fn all_pids() -> Vec<i32> {
@@ -74,32 +88,33 @@ fn all_pids() -> Vec<i32> {
         .collect()
 }
 
-/// Every process a stop must reach, with its command name, rinit itself excluded.
-pub fn everyone() -> Vec<(i32, String)> {
+/// Every process a stop must reach, rinit itself excluded: as PID 1 every process of the
+/// namespace, otherwise every descendant of rinit.
+pub fn everyone() -> Vec<Process> {
     let me = std::process::id() as i32;
-    let table: HashMap<i32, (i32, String)> = all_pids()
+    let table: HashMap<i32, Process> = all_pids()
         .into_iter()
         .filter(|&p| p != me)
         .filter_map(|p| Some((p, stat(p)?)))
         .collect();
     if is_pid1() {
-        return table.into_iter().map(|(p, (_, c))| (p, c)).collect();
+        return table.into_values().collect();
     }
     table
-        .iter()
-        .filter(|(_, (ppid, _))| descends_from(*ppid, me, &table))
-        .map(|(p, (_, c))| (*p, c.clone()))
+        .values()
+        .filter(|p| descends_from(p.ppid, me, &table))
+        .cloned()
         .collect()
 }
 
-fn descends_from(mut pid: i32, ancestor: i32, table: &HashMap<i32, (i32, String)>) -> bool {
+fn descends_from(mut pid: i32, ancestor: i32, table: &HashMap<i32, Process>) -> bool {
     // Bounded walk: a pid table read in passing may hold a stale loop.
     for _ in 0..table.len() + 1 {
         if pid == ancestor {
             return true;
         }
         match table.get(&pid) {
-            Some((ppid, _)) if *ppid > 0 => pid = *ppid,
+            Some(p) if p.ppid > 0 => pid = p.ppid,
             _ => return false,
         }
     }
@@ -112,8 +127,17 @@ pub fn signal_everyone(signo: Signo) {
     if is_pid1() {
         signals::send(-1, signo);
     } else {
-        for (pid, _) in everyone() {
-            signals::send(pid, signo);
+        for p in everyone() {
+            signals::send(p.pid, signo);
         }
+    }
+}
+
+/// A stopped process (Ctrl-Z, a debugger) acts on SIGTERM only once continued: after the stop
+/// signal went out, continue the stopped ones. Only those, so no running process sees a
+/// SIGCONT it did not expect.
+pub fn continue_stopped() {
+    for p in everyone().iter().filter(|p| p.state == 'T') {
+        signals::send(p.pid, libc::SIGCONT);
     }
 }

@@ -268,6 +268,7 @@ impl Supervisor {
         } else {
             procs::signal_everyone(libc::SIGTERM);
         }
+        procs::continue_stopped();
     }
 
     fn begin_stop_on_signal(&mut self, signo: Signo, to: Signo) {
@@ -349,6 +350,7 @@ impl Supervisor {
         if !self.none_left {
             debug!("sending SIGTERM to the processes left");
             procs::signal_everyone(libc::SIGTERM);
+            procs::continue_stopped();
         }
     }
 
@@ -389,6 +391,7 @@ impl Supervisor {
                 self.release_stop();
             } else if self.cfg.single_child && !self.any_supervised_alive() {
                 procs::signal_everyone(libc::SIGTERM);
+                procs::continue_stopped();
             }
             return;
         }
@@ -440,9 +443,15 @@ impl Supervisor {
             self.release_stop();
         } else if !st.killed && st.grace_until.is_some_and(|t| now >= t) {
             st.killed = true;
-            let left = procs::everyone();
+            let left: Vec<_> = procs::everyone()
+                .into_iter()
+                .filter(|p| p.state != 'Z')
+                .collect();
             if !left.is_empty() {
-                let names: Vec<String> = left.iter().map(|(p, c)| format!("{p} ({c})")).collect();
+                let names: Vec<String> = left
+                    .iter()
+                    .map(|p| format!("{} ({})", p.pid, p.comm))
+                    .collect();
                 warn!(
                     "grace period of {grace} is over: killing {}",
                     names.join(", ")

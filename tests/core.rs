@@ -523,3 +523,71 @@ fn closed_standard_descriptors_become_dev_null() {
     assert_eq!(status.code(), Some(0));
     assert_eq!(dir.lines("fds"), ["/dev/null", "/dev/null"]);
 }
+
+/// `rinit -- bash -i` on a terminal has job control: Ctrl-Z stops the foreground job and bash
+/// gets the terminal back (nothing is wedged), `jobs` lists it, and bash's exit code comes out.
+#[test]
+fn interactive_bash_has_job_control() {
+    if common::missing(&["script", "bash"]) {
+        return;
+    }
+    use std::io::Write;
+    let dir = Scratch::new("bash");
+    let jobs = dir.file("jobs");
+    let cmdline = format!(
+        "unshare --pid --fork --mount-proc {} -- bash --norc --noprofile -i",
+        common::RINIT
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &cmdline, "/dev/null"])
+        .current_dir(&dir.path)
+        .env("PS1", "$ ")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    // A unique duration, to find this sleep among the other tests' processes.
+    let marker = "sleep 4242.25";
+    input.write_all(format!("{marker}\n").as_bytes()).unwrap();
+    let find = || {
+        std::fs::read_dir("/proc").ok()?.find_map(|e| {
+            let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            (cmd == b"sleep\x004242.25\x00").then_some(pid)
+        })
+    };
+    let state = |pid: i32| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.rsplit(") ").next().and_then(|r| r.chars().next())
+    };
+    let deadline = std::time::Instant::now() + SECS(20);
+    let sleep = loop {
+        if let Some(p) = find() {
+            break p;
+        }
+        assert!(std::time::Instant::now() < deadline, "sleep never started");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    input.write_all(b"\x1a").unwrap(); // Ctrl-Z
+    while state(sleep) != Some('T') {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Ctrl-Z did not stop the job"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    input
+        // bash refuses the first exit while a job is stopped; the second one exits, and rinit
+        // stops the stopped job it leaves behind.
+        .write_all(format!("jobs > {jobs}; exit 7\nexit 7\n").as_bytes())
+        .unwrap();
+    // End of input ends bash in any case: the test fails rather than hangs.
+    drop(input);
+    let status = child.wait().unwrap();
+    assert!(find().is_none(), "the stopped job was left behind");
+    let listed = dir.lines("jobs").join("\n");
+    assert!(listed.contains("Stopped"), "jobs said: {listed}");
+    assert!(listed.contains(marker), "jobs said: {listed}");
+    assert_eq!(status.code(), Some(7));
+}

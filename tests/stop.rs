@@ -328,3 +328,21 @@ fn stop_settings_from_the_environment() {
     .finish(SECS(10));
     assert_eq!(o.code, 0, "{}", o.stderr);
 }
+
+/// A stopped process (Ctrl-Z, a debugger) is continued after the stop signal, so it acts on
+/// it at once instead of waiting for the SIGKILL at the end of the grace period.
+#[test]
+fn stopped_processes_are_continued_to_take_sigterm() {
+    for mode in [Mode::Pid1, Mode::Plain] {
+        let dir = Scratch::new("stopped");
+        let script = "sleep 1000 & kill -STOP $!; exit 2";
+        let o =
+            Run::start(mode, &dir, &["--grace-period", "1m", "sh", "-c", script]).finish(SECS(30));
+        assert_eq!(o.code, 2, "{}", o.stderr);
+        assert!(
+            o.elapsed < SECS(10),
+            "waited for the grace period: {:?}",
+            o.elapsed
+        );
+    }
+}
