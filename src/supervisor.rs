@@ -1,6 +1,7 @@
-//! The event loop of PID 1. rinit sleeps in one `ppoll` on its signalfd (and, with `--prefix`,
-//! the output pipes) with a timeout only when a deadline is pending: the pre-stop command's
-//! bound, the pre-stop delay, the grace period, or a restart's back-off. Idle, no timer is armed.
+//! The event loop of PID 1. Idle, rinit sleeps in a blocking read of its signalfd. It uses
+//! `ppoll` instead only when there is more to watch: output pipes to relay (`--prefix`), or a
+//! deadline, which becomes the poll's timeout (the pre-stop command's bound, the pre-stop delay,
+//! the grace period, a restart's back-off). No timer is ever armed while nothing is pending.
 
 use std::time::{Duration, Instant};
 
