@@ -133,11 +133,28 @@ pub fn signal_everyone(signo: Signo) {
     }
 }
 
-/// A stopped process (Ctrl-Z, a debugger) acts on SIGTERM only once continued: after the stop
-/// signal went out, continue the stopped ones. Only those, so no running process sees a
-/// SIGCONT it did not expect.
-pub fn continue_stopped() {
-    for p in everyone().iter().filter(|p| p.state == 'T') {
-        signals::send(p.pid, libc::SIGCONT);
+/// The stop signal to every process in the container, then SIGCONT to the stopped ones (Ctrl-Z,
+/// a debugger), which act on a signal only once continued. Only to those: no running process
+/// sees a SIGCONT it did not expect.
+pub fn stop_everyone(signo: Signo) {
+    if is_pid1() {
+        signals::send(-1, signo);
+        for p in everyone().iter().filter(|p| p.state == 'T') {
+            signals::send(p.pid, libc::SIGCONT);
+        }
+    } else {
+        for p in everyone() {
+            signals::send(p.pid, signo);
+            if p.state == 'T' {
+                signals::send(p.pid, libc::SIGCONT);
+            }
+        }
+    }
+}
+
+/// SIGCONT to one process if it is stopped (see [`stop_everyone`]).
+pub fn continue_if_stopped(pid: i32) {
+    if stat(pid).is_some_and(|p| p.state == 'T') {
+        signals::send(pid, libc::SIGCONT);
     }
 }

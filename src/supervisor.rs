@@ -199,18 +199,17 @@ impl Supervisor {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let mut deadlines: Vec<Instant> = Vec::new();
         match &self.stop {
-            Some(st) => {
-                deadlines.extend(st.hook.map(|(_, t)| t));
-                deadlines.extend(st.delay_until);
-                if !st.killed {
-                    deadlines.extend(st.grace_until);
-                }
-            }
-            None => deadlines.extend(self.procs.iter().filter_map(|p| p.restart_at)),
+            Some(st) => [
+                st.hook.map(|(_, t)| t),
+                st.delay_until,
+                st.grace_until.filter(|_| !st.killed),
+            ]
+            .into_iter()
+            .flatten()
+            .min(),
+            None => self.procs.iter().filter_map(|p| p.restart_at).min(),
         }
-        deadlines.into_iter().min()
     }
 
     fn on_signal(&mut self, signo: Signo) {
@@ -260,16 +259,27 @@ impl Supervisor {
     }
 
     /// The stop signal itself: to every process in the container, or with `--single-child` to
-    /// the supervised processes only (and to what is left once they are gone).
+    /// the supervised processes only (and to what is left once they are gone). A stopped
+    /// process acts on it only once continued, so the stopped ones get SIGCONT after it.
     fn send_stop(&self, signo: Signo) {
         if !self.cfg.single_child {
-            procs::signal_everyone(signo);
+            procs::stop_everyone(signo);
         } else if self.any_supervised_alive() {
             self.forward(signo);
+            for pid in self.procs.iter().filter_map(|p| p.pid) {
+                procs::continue_if_stopped(pid);
+            }
         } else {
-            procs::signal_everyone(libc::SIGTERM);
+            self.stop_leftovers();
         }
-        procs::continue_stopped();
+    }
+
+    /// SIGTERM to whatever is left once the supervised processes are gone, if anything is.
+    fn stop_leftovers(&self) {
+        if !self.none_left {
+            debug!("sending SIGTERM to the processes left");
+            procs::stop_everyone(libc::SIGTERM);
+        }
     }
 
     fn begin_stop_on_signal(&mut self, signo: Signo, to: Signo) {
@@ -298,6 +308,7 @@ impl Supervisor {
                         cmd.name, spawned.pid
                     );
                     stop.hook = Some((spawned.pid, Instant::now() + self.cfg.grace_period));
+                    self.none_left = false;
                 }
                 Err(e) => warn!("pre-stop command: {}", e.message),
             }
@@ -347,12 +358,8 @@ impl Supervisor {
             grace_until: Some(Instant::now() + self.cfg.grace_period),
             ..Stop::default()
         });
-        // The common end: the main process was the last one. Nothing to signal, no /proc walk.
-        if !self.none_left {
-            debug!("sending SIGTERM to the processes left");
-            procs::signal_everyone(libc::SIGTERM);
-            procs::continue_stopped();
-        }
+        // Commonly the main process was the last one: nothing to signal, no /proc walk.
+        self.stop_leftovers();
     }
 
     fn reap(&mut self) {
@@ -391,8 +398,7 @@ impl Supervisor {
                 // The app is going down anyway: holding the signal back helps no one now.
                 self.release_stop();
             } else if self.cfg.single_child && !self.any_supervised_alive() {
-                procs::signal_everyone(libc::SIGTERM);
-                procs::continue_stopped();
+                self.stop_leftovers();
             }
             return;
         }

@@ -145,7 +145,8 @@ pub struct Outcome {
 
 /// A running rinit.
 pub struct Run {
-    /// The host pid of rinit itself (under unshare: unshare's child, PID 1 inside).
+    /// The host pid of rinit itself (under unshare: unshare's child, PID 1 inside); 0 when the
+    /// run was over before the pid could be seen.
     pub pid: i32,
     out: PathBuf,
     err: PathBuf,
@@ -220,8 +221,10 @@ impl Run {
                     if let Some(&p) = children_of(child.id() as i32).first() {
                         break p;
                     }
-                    if let Ok(Some(status)) = child.try_wait() {
-                        panic!("unshare exited early: {status}");
+                    if let Ok(Some(_)) = child.try_wait() {
+                        // Already over (a command that ends at once): nothing to signal, and
+                        // the waiter below gets the status std kept.
+                        break 0;
                     }
                     assert!(Instant::now() < deadline, "unshare did not fork");
                     thread::sleep(Duration::from_millis(1));
@@ -264,7 +267,8 @@ impl Run {
     }
 
     pub fn kill(&self, signo: i32) {
-        // SAFETY: plain kill(2).
+        assert!(self.pid > 0, "rinit is already gone");
+        // SAFETY: plain kill(2) on one pid.
         unsafe { libc::kill(self.pid, signo) };
     }
 
@@ -290,8 +294,10 @@ impl Run {
         let code = match self.exited.recv_timeout(timeout) {
             Ok(code) => code,
             Err(_) => {
-                // SAFETY: plain kill(2); SIGKILL from the parent namespace ends the namespace.
-                unsafe { libc::kill(self.pid, libc::SIGKILL) };
+                if self.pid > 0 {
+                    // SAFETY: plain kill(2); SIGKILL from the parent namespace ends it all.
+                    unsafe { libc::kill(self.pid, libc::SIGKILL) };
+                }
                 let _ = self.exited.recv_timeout(Duration::from_secs(5));
                 panic!(
                     "rinit did not exit within {timeout:?}; stderr:\n{}",
