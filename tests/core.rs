@@ -591,3 +591,31 @@ fn interactive_bash_has_job_control() {
     assert!(listed.contains(marker), "jobs said: {listed}");
     assert_eq!(status.code(), Some(7));
 }
+
+/// `-p TERM`: when rinit's parent dies, rinit gets SIGTERM and stops its command.
+#[test]
+fn parent_death_signal_stops_the_run() {
+    let dir = Scratch::new("pdeathsig");
+    let app_pid = dir.file("app.pid");
+    let ready = dir.file("ready");
+    let parent = format!(
+        "{} -p TERM -- sh -c 'echo $$ > {app_pid}; touch {ready}; exec sleep 100' & \
+         while [ ! -e {ready} ]; do sleep 0.01; done; exit 0",
+        common::RINIT
+    );
+    let status = Command::new("sh")
+        .args(["-c", &parent])
+        .stdin(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let pid: i32 = dir.lines("app.pid")[0].parse().unwrap();
+    let deadline = std::time::Instant::now() + SECS(10);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the app outlived rinit's parent"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
