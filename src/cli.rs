@@ -2,6 +2,7 @@
 //! on stderr, the usage hint, exit code 2.
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::time::Duration;
 
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, ValueEnum};
@@ -156,18 +157,25 @@ pub struct Config {
     pub log_spec: Option<String>,
 }
 
-/// DURATION: `250ms`, `10s`, `2m`, `1m30s`; a bare number is seconds.
+/// DURATION: `250ms`, `10s`, `2m`, `1m30s`; a bare number is seconds. At most 100 years, so that
+/// every deadline rinit computes from it stays representable.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
     let t = text.trim();
     if t.starts_with('-') {
         return Err("a duration cannot be negative".to_string());
     }
-    if let Ok(secs) = t.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs)
-            .map_err(|_| format!("'{text}' is not a usable number of seconds"));
+    let d = match t.parse::<f64>() {
+        Ok(secs) => Duration::try_from_secs_f64(secs)
+            .map_err(|_| format!("'{text}' is not a usable number of seconds"))?,
+        Err(_) => humantime::parse_duration(t).map_err(|e| {
+            format!("{e} (write e.g. 250ms, 10s, 2m, 1m30s, or a number of seconds)")
+        })?,
+    };
+    if d > LONGEST {
+        return Err(format!("'{text}' is too long (at most 100 years)"));
     }
-    humantime::parse_duration(t)
-        .map_err(|e| format!("{e} (write e.g. 250ms, 10s, 2m, 1m30s, or a number of seconds)"))
+    Ok(d)
 }
 
 fn env_set(name: &str) -> Option<String> {
@@ -181,8 +189,8 @@ fn env_flag(name: &str) -> bool {
 
 /// Prints a usage error the rinit way and exits 2.
 pub fn usage_error(message: &str) -> ! {
-    eprintln!("rinit: {message}");
-    eprintln!("{USAGE_HINT}");
+    // A closed or broken stderr must not turn a usage error into a panic.
+    let _ = writeln!(std::io::stderr(), "rinit: {message}\n{USAGE_HINT}");
     std::process::exit(2)
 }
 
@@ -211,7 +219,7 @@ pub fn parse() -> Config {
         },
     };
     if args.license {
-        print!("{LICENSE}");
+        let _ = std::io::stdout().write_all(LICENSE.as_bytes());
         std::process::exit(0);
     }
     match build(args, personality) {
@@ -309,6 +317,9 @@ mod tests {
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("inf").is_err());
         assert!(parse_duration("").is_err());
+        assert!(parse_duration("999999999999").is_err());
+        assert!(parse_duration("200years").is_err());
+        assert_eq!(parse_duration("1y").map(|d| d.as_secs() > 0), Ok(true));
     }
 
     #[test]

@@ -17,6 +17,8 @@ mod signals;
 mod spawn;
 mod supervisor;
 
+use std::io::Write;
+
 #[cfg(not(test))]
 #[no_mangle]
 pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
@@ -32,7 +34,10 @@ fn pid1() -> ! {
     let signals = match signals::Signals::block() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("rinit: cannot set up signal handling: {e}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "rinit: cannot set up signal handling: {e}"
+            );
             std::process::exit(1);
         }
     };

@@ -72,7 +72,7 @@ fn realtime(base: Signo, rest: &str, direction: Signo) -> Option<Signo> {
             rest.strip_prefix(sign)?.parse::<Signo>().ok()?
         }
     };
-    let n = base + direction * offset;
+    let n = base.checked_add(direction.checked_mul(offset)?)?;
     (sigrtmin()..=sigrtmax()).contains(&n).then_some(n)
 }
 
@@ -243,6 +243,8 @@ mod tests {
         assert_eq!(parse("SIGRTMIN+3"), Ok(sigrtmin() + 3));
         assert_eq!(parse("rtmax-1"), Ok(sigrtmax() - 1));
         assert!(parse("RTMIN+99").is_err());
+        assert!(parse("RTMIN+2147483647").is_err());
+        assert!(parse("RTMAX-2147483647").is_err());
         assert!(parse("0").is_err());
         assert!(parse("NOPE").is_err());
         assert!(parse("").is_err());

@@ -390,6 +390,8 @@ fn usage_errors_exit_2_with_one_clear_line() {
         (&["-e", "300", "x"], "300"),
         (&["--grace-period", "ten", "x"], "--grace-period"),
         (&["--pre-stop-delay", "-1s", "x"], "negative"),
+        (&["--grace-period", "999999999999", "x"], "too long"),
+        (&["-r", "RTMIN+2147483647:TERM", "x"], "unknown signal"),
         (&["--restart", "sometimes", "--run", "x"], "sometimes"),
         (&["--run", "", "x"], "empty"),
         (&["--run", "echo 'unbalanced"], "--run"),
