@@ -338,6 +338,13 @@ impl Container {
 
     /// Wait (up to `timeout`) for `runc run` to exit and return its exit code, which is the
     /// container's PID 1's.
+    /// Asserts what a file in the container holds; `why` says what a mismatch means, and the
+    /// container's logs follow it.
+    fn assert_file(&self, in_container: &str, expected: &str, why: &str) {
+        let got = self.read(in_container);
+        assert_eq!(got.as_deref(), Some(expected), "{why}{}", self.logs());
+    }
+
     /// `runc kill ID TERM` (what `docker stop` does): the exit code and how long it took.
     fn stop(&mut self) -> (i32, Duration) {
         let t0 = Instant::now();
@@ -401,7 +408,7 @@ fn harness_busybox_as_pid1_passes_exit_code() {
     let mut c = Container::new("harness");
     let code = c.run(&["/bin/sh", "-c", "echo $$ > /tmp/pid; exit 7"]);
     assert_eq!(code, 7, "{}", c.logs());
-    assert_eq!(c.read("/tmp/pid").as_deref(), Some("1\n"), "{}", c.logs());
+    c.assert_file("/tmp/pid", "1\n", "busybox is not PID 1 of the container");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -455,18 +462,8 @@ fn runc_kill_term_stops_shell_entrypoint_and_its_background_apps() {
 
     let (code, elapsed) = c.stop();
 
-    assert_eq!(
-        c.read("/tmp/app1.done").as_deref(),
-        Some("app1\n"),
-        "app1 did not run its TERM trap{}",
-        c.logs()
-    );
-    assert_eq!(
-        c.read("/tmp/app2.done").as_deref(),
-        Some("app2\n"),
-        "app2 did not run its TERM trap{}",
-        c.logs()
-    );
+    c.assert_file("/tmp/app1.done", "app1\n", "app1 did not run its TERM trap");
+    c.assert_file("/tmp/app2.done", "app2\n", "app2 did not run its TERM trap");
     assert!(
         elapsed < Duration::from_secs(5),
         "container took {elapsed:?} to stop (default grace period is 10 s){}",
@@ -512,17 +509,11 @@ fn orphans_in_the_container_are_reaped() {
     let mut c = Container::new("orphans");
     let code = c.run(&["/rinit", "--", "sh", "-c", ORPHAN_SCRIPT]);
     assert_eq!(code, 0, "{}", c.logs());
-    assert_eq!(
-        c.read("/tmp/registered").as_deref(),
-        Some("10\n"),
-        "the orphans did not all start{}",
-        c.logs()
-    );
-    assert_eq!(
-        c.read("/tmp/zombies").as_deref(),
-        Some("0\n"),
-        "zombies left in the container: rinit did not reap orphans{}",
-        c.logs()
+    c.assert_file("/tmp/registered", "10\n", "the orphans did not all start");
+    c.assert_file(
+        "/tmp/zombies",
+        "0\n",
+        "zombies left in the container: rinit did not reap orphans",
     );
 }
 
@@ -637,12 +628,7 @@ fn tini_symlink_forwards_runc_kill_term_to_the_child() {
 
     let (code, elapsed) = c.stop();
 
-    assert_eq!(
-        c.read("/tmp/got_term").as_deref(),
-        Some("term\n"),
-        "TERM did not reach the child{}",
-        c.logs()
-    );
+    c.assert_file("/tmp/got_term", "term\n", "TERM did not reach the child");
     assert_eq!(code, 3, "{}", c.logs());
     assert!(
         elapsed < Duration::from_secs(5),
