@@ -521,10 +521,9 @@ fn orphans_in_the_container_are_reaped() {
 // 4. Stop sequence: pre-stop delay, grace period, SIGKILL
 // ---------------------------------------------------------------------------------------------
 
-#[test]
-fn stop_sequence_kills_after_pre_stop_delay_plus_grace_period() {
-    require_runc!();
-    let mut c = Container::new("stop-kill");
+/// `/rinit --pre-stop-delay 1s --grace-period 1s -- sh -c SCRIPT`, once SCRIPT wrote
+/// /tmp/ready.
+fn start_with_delay_and_grace(c: &mut Container, script: &str) {
     c.start(&[
         "/rinit",
         "--pre-stop-delay",
@@ -534,9 +533,19 @@ fn stop_sequence_kills_after_pre_stop_delay_plus_grace_period() {
         "--",
         "sh",
         "-c",
-        "trap '' TERM; echo ready > /tmp/ready; while :; do sleep 1; done",
+        script,
     ]);
     c.wait_for_file("/tmp/ready");
+}
+
+#[test]
+fn stop_sequence_kills_after_pre_stop_delay_plus_grace_period() {
+    require_runc!();
+    let mut c = Container::new("stop-kill");
+    start_with_delay_and_grace(
+        &mut c,
+        "trap '' TERM; echo ready > /tmp/ready; while :; do sleep 1; done",
+    );
 
     let (code, elapsed) = c.stop();
 
@@ -562,19 +571,11 @@ fn stop_sequence_kills_after_pre_stop_delay_plus_grace_period() {
 fn stop_sequence_forwards_term_only_after_pre_stop_delay() {
     require_runc!();
     let mut c = Container::new("stop-delay");
-    c.start(&[
-        "/rinit",
-        "--pre-stop-delay",
-        "1s",
-        "--grace-period",
-        "1s",
-        "--",
-        "sh",
-        "-c",
+    start_with_delay_and_grace(
+        &mut c,
         "trap 'cat /proc/uptime > /tmp/got_term; exit 0' TERM; \
          echo ready > /tmp/ready; while :; do sleep 1 & wait $!; done",
-    ]);
-    c.wait_for_file("/tmp/ready");
+    );
 
     let before_kill = host_uptime_cs();
     let (code, elapsed) = c.stop();

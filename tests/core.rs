@@ -292,7 +292,6 @@ fn subreaper_adopts_and_reaps_orphans() {
     let pidfile = dir.file("orphan.pid");
     let script = format!("sleep 100 & echo $! > {pidfile}; exit 4");
     let rinit = Run::start(Mode::Plain, &dir, &["-w", "sh", "-c", &script]);
-    let rinit_pid = rinit.pid;
     let o = rinit.finish(SECS(10));
     assert_eq!(o.code, 4, "{}", o.stderr);
     assert!(o.elapsed < SECS(8), "the orphan needed no SIGKILL");
@@ -311,7 +310,6 @@ fn subreaper_adopts_and_reaps_orphans() {
         o.stderr
     );
     assert!(!o.stderr.contains("subreaper"), "silent: {}", o.stderr);
-    let _ = rinit_pid;
 }
 
 /// The child starts as if rinit were not there: nothing blocked, nothing ignored, only fds 0-2.
@@ -336,6 +334,23 @@ fn child_starts_with_clean_signal_state_and_no_extra_fds() {
     );
 }
 
+/// `rinit -- COMMAND` as PID 1 on a pseudo-terminal made by `script`; the test types into the
+/// child's stdin.
+fn in_pty(dir: &Scratch, command: &str) -> std::process::Child {
+    let cmdline = format!(
+        "unshare --pid --fork --mount-proc {} -- {command}",
+        common::RINIT
+    );
+    Command::new("script")
+        .args(["-qec", &cmdline, "/dev/null"])
+        .current_dir(&dir.path)
+        .env("PS1", "$ ")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// On a terminal, the child's process group is the terminal's foreground group, so Ctrl-C
 /// reaches it (and `bash` gets job control). `script` gives the test a pseudo-terminal.
 #[test]
@@ -347,17 +362,7 @@ fn terminal_foreground_and_ctrl_c() {
     let report = dir.file("pgrp");
     let inner =
         format!("read a b c d e f g h rest < /proc/$$/stat; echo $e $h > {report}; exec sleep 100");
-    let cmdline = format!(
-        "unshare --pid --fork --mount-proc {} -- sh -c '{inner}'",
-        common::RINIT
-    );
-    let mut child = Command::new("script")
-        .args(["-qec", &cmdline, "/dev/null"])
-        .current_dir(&dir.path)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = in_pty(&dir, &format!("sh -c '{inner}'"));
     dir.wait_for("pgrp", 1, SECS(20));
     let fields: Vec<i32> = dir.lines("pgrp")[0]
         .split(' ')
@@ -536,18 +541,7 @@ fn interactive_bash_has_job_control() {
     use std::io::Write;
     let dir = Scratch::new("bash");
     let jobs = dir.file("jobs");
-    let cmdline = format!(
-        "unshare --pid --fork --mount-proc {} -- bash --norc --noprofile -i",
-        common::RINIT
-    );
-    let mut child = Command::new("script")
-        .args(["-qec", &cmdline, "/dev/null"])
-        .current_dir(&dir.path)
-        .env("PS1", "$ ")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = in_pty(&dir, "bash --norc --noprofile -i");
     let mut input = child.stdin.take().unwrap();
     // A unique duration, to find this sleep among the other tests' processes.
     let marker = "sleep 4242.25";
