@@ -2,8 +2,10 @@
 //! subreaper) every descendant of rinit, found by walking /proc.
 
 use std::collections::HashMap;
+use std::ffi::{CStr, OsString};
 use std::fs;
 use std::io::Read;
+use std::os::unix::ffi::OsStringExt;
 
 use crate::signals::{self, Signo};
 
@@ -35,6 +37,21 @@ pub fn ensure_stdio() {
             }
         }
     }
+}
+
+/// The arguments as `main` received them. With `no_main`, `std::env::args_os()` is filled only
+/// on glibc (from an init hook); musl has no such hook, so rinit reads them itself.
+///
+/// # Safety
+/// `argv` must hold `argc` valid NUL-terminated strings, as the C runtime passes them.
+#[cfg_attr(test, allow(dead_code))]
+pub unsafe fn args_from_c(argc: libc::c_int, argv: *const *const libc::c_char) -> Vec<OsString> {
+    let n = usize::try_from(argc).unwrap_or(0);
+    (0..n)
+        .map(|i| *argv.add(i))
+        .take_while(|p| !p.is_null())
+        .map(|p| OsString::from_vec(CStr::from_ptr(p).to_bytes().to_vec()))
+        .collect()
 }
 
 /// Orphans of rinit's descendants come to rinit when it is not PID 1.

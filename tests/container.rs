@@ -13,6 +13,8 @@
 //! Needs root, `runc` and a static `/bin/busybox` (`apt-get install runc busybox-static`);
 //! without them each test prints a `skipped:` line and passes.
 
+mod common;
+
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -20,7 +22,6 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-const RINIT: &str = env!("CARGO_BIN_EXE_rinit");
 const BUSYBOX: &str = "/bin/busybox";
 
 /// Busybox applets linked into the rootfs's /bin.
@@ -222,11 +223,12 @@ impl Container {
             symlink("busybox", rootfs.join("bin").join(applet)).expect("applet symlink");
         }
         assert!(
-            is_static_elf(Path::new(RINIT)),
-            "{RINIT} is not statically linked, so it cannot run in a busybox rootfs \
-             (.cargo/config.toml should build with +crt-static for x86_64-unknown-linux-gnu)"
+            is_static_elf(Path::new(common::rinit())),
+            "{} is not statically linked, so it cannot run in a busybox rootfs \
+             (build the musl target, or set RINIT_BIN to a static build)",
+            common::rinit()
         );
-        fs::copy(RINIT, rootfs.join("rinit")).expect("copy rinit into the rootfs");
+        fs::copy(common::rinit(), rootfs.join("rinit")).expect("copy rinit into the rootfs");
         c
     }
 
@@ -643,7 +645,7 @@ fn docker_init_copy_passes_exit_code() {
     require_runc!();
     // Docker's --init bind-mounts its init binary at /sbin/docker-init: a file by that name.
     let mut c = Container::new("docker-init");
-    fs::copy(RINIT, c.path("/sbin/docker-init")).expect("copy rinit as docker-init");
+    fs::copy(common::rinit(), c.path("/sbin/docker-init")).expect("copy rinit as docker-init");
     let code = c.run(&["/sbin/docker-init", "--", "sh", "-c", "exit 9"]);
     assert_eq!(code, 9, "{}", c.logs());
 }

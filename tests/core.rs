@@ -339,7 +339,7 @@ fn child_starts_with_clean_signal_state_and_no_extra_fds() {
 fn in_pty(dir: &Scratch, command: &str) -> std::process::Child {
     let cmdline = format!(
         "unshare --pid --fork --mount-proc {} -- {command}",
-        common::RINIT
+        common::rinit()
     );
     Command::new("script")
         .args(["-qec", &cmdline, "/dev/null"])
@@ -469,7 +469,7 @@ fn names_keep_their_tools_forwarding_target() {
     for (name, flags, env, group) in cases {
         let dir = Scratch::new("names");
         let link = dir.file(name);
-        std::os::unix::fs::symlink(common::RINIT, &link).unwrap();
+        std::os::unix::fs::symlink(common::rinit(), &link).unwrap();
         let script = format!("{} & wait", dir.recorder("app"));
         let mut args: Vec<&str> = vec!["--pid", "--fork", "--mount-proc", &link];
         args.extend(flags.iter());
@@ -515,7 +515,7 @@ fn closed_standard_descriptors_become_dev_null() {
     let dir = Scratch::new("closed-fds");
     let out = dir.file("fds");
     let script = format!("readlink /proc/$$/fd/0 /proc/$$/fd/2 > {out}; true");
-    let mut cmd = Command::new(common::RINIT);
+    let mut cmd = Command::new(common::rinit());
     cmd.args(["sh", "-c", &script]);
     // SAFETY: close and close_range are async-signal-safe.
     unsafe {
@@ -597,7 +597,7 @@ fn parent_death_signal_stops_the_run() {
     let parent = format!(
         "{} -p TERM -- sh -c 'echo $$ > {app_pid}; touch {ready}; exec sleep 100' & \
          while [ ! -e {ready} ]; do sleep 0.01; done; exit 0",
-        common::RINIT
+        common::rinit()
     );
     let status = Command::new("sh")
         .args(["-c", &parent])

@@ -486,7 +486,7 @@ fn a_closed_stdout_sends_no_sigpipe_to_the_processes() {
         dir.file("rec.ready")
     );
     let mut child = std::process::Command::new("unshare")
-        .args(["--pid", "--fork", "--mount-proc", common::RINIT])
+        .args(["--pid", "--fork", "--mount-proc", common::rinit()])
         .args(["--prefix", "--run", &rec, "--run", &writer])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())

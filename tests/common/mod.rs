@@ -8,11 +8,52 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-pub const RINIT: &str = env!("CARGO_BIN_EXE_rinit");
+/// The rinit binary under test: `RINIT_BIN` when set (the release, glibc or arm64 build), else
+/// the one cargo built for this test run.
+pub fn rinit() -> &'static str {
+    static BIN: OnceLock<String> = OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("RINIT_BIN")
+            .ok()
+            .filter(|b| !b.is_empty())
+            .map(|b| {
+                fs::canonicalize(&b)
+                    .unwrap_or_else(|e| panic!("RINIT_BIN={b}: {e}"))
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_rinit").to_string())
+    })
+}
+
+/// A program that runs rinit for a foreign architecture, from `RINIT_RUNNER`
+/// (`qemu-aarch64-static`); empty when rinit runs natively.
+pub fn runner() -> Vec<String> {
+    std::env::var("RINIT_RUNNER")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The command words that start rinit: the runner, if any, then the binary.
+pub fn rinit_argv() -> Vec<String> {
+    let mut v = runner();
+    v.push(rinit().to_string());
+    v
+}
+
+/// A `Command` for rinit (through the runner, if any).
+pub fn rinit_command() -> Command {
+    let argv = rinit_argv();
+    let mut c = Command::new(&argv[0]);
+    c.args(&argv[1..]);
+    c
+}
 
 /// A Python child that records every signal it receives, one `SIGNO NANOS` line each
 /// (CLOCK_REALTIME), and exits 0 on the signals listed in its third argument (default: TERM),
@@ -170,13 +211,36 @@ fn children_of(pid: i32) -> Vec<i32> {
         .collect()
 }
 
-/// The signals a process blocks, from /proc/PID/status.
-pub fn blocked_mask(pid: i32) -> u64 {
+fn status_mask(pid: i32, field: &str) -> u64 {
     fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|l| u64::from_str_radix(l.strip_prefix("SigBlk:")?.trim(), 16).ok())
+        .find_map(|l| u64::from_str_radix(l.strip_prefix(field)?.trim(), 16).ok())
         .unwrap_or(0)
+}
+
+/// The signals a process blocks, from /proc/PID/status.
+pub fn blocked_mask(pid: i32) -> u64 {
+    status_mask(pid, "SigBlk:")
+}
+
+/// The signals a process catches, from /proc/PID/status.
+pub fn caught_mask(pid: i32) -> u64 {
+    status_mask(pid, "SigCgt:")
+}
+
+/// The resolved path of a program on PATH.
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(program))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .find(|p| p.is_file())
+        .and_then(|p| fs::canonicalize(p).ok())
 }
 
 impl Run {
@@ -191,10 +255,11 @@ impl Run {
         let mut cmd = match mode {
             Mode::Pid1 => {
                 let mut c = Command::new("unshare");
-                c.args(["--pid", "--fork", "--mount-proc", RINIT]);
+                c.args(["--pid", "--fork", "--mount-proc"])
+                    .args(rinit_argv());
                 c
             }
-            Mode::Plain => Command::new(RINIT),
+            Mode::Plain => rinit_command(),
         };
         cmd.args(args)
             .envs(env.iter().copied())
@@ -256,11 +321,18 @@ impl Run {
     pub fn wait_signals_blocked(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         let term = 1u64 << (libc::SIGTERM - 1);
-        let rinit = fs::canonicalize(RINIT).expect("rinit path");
-        let is_rinit =
-            || fs::read_link(format!("/proc/{}/exe", self.pid)).ok() == Some(rinit.clone());
+        // Under a runner (qemu) the process is the runner's, which catches every signal before
+        // it runs rinit: wait for that instead.
+        let (exe, mask_of) = match runner().first() {
+            Some(r) => (which(r), caught_mask as fn(i32) -> u64),
+            None => (
+                fs::canonicalize(rinit()).ok(),
+                blocked_mask as fn(i32) -> u64,
+            ),
+        };
+        let is_rinit = || fs::read_link(format!("/proc/{}/exe", self.pid)).ok() == exe;
         // Before exec the pid is still unshare's child, whose mask says nothing about rinit.
-        while !is_rinit() || blocked_mask(self.pid) & term == 0 {
+        while !is_rinit() || mask_of(self.pid) & term == 0 {
             assert!(Instant::now() < deadline, "rinit never blocked SIGTERM");
             thread::yield_now();
         }
