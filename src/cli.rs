@@ -9,6 +9,9 @@ use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, ValueEnum};
 use log::LevelFilter;
 
 use crate::cmdline::{self, CmdLine};
+use crate::config::{
+    Config, LogFormat, Personality, ProcOptions, ProcSpec, RestartPolicy, Role, StopOrder,
+};
 use crate::signals::{self, Rewrite, Signo};
 
 const USAGE_HINT: &str = "usage: rinit [OPTIONS] [--] COMMAND [ARG...]   or   rinit [OPTIONS] --run CMDLINE [--run CMDLINE...] [-- COMMAND [ARG...]]\nTry 'rinit --help' for more information.";
@@ -87,7 +90,7 @@ struct Args {
         value_enum,
         default_value = "never"
     )]
-    restart: RestartPolicy,
+    restart: RestartArg,
 
     /// Prefix every line a --run process writes with `NAME | `
     #[arg(long, env = "RINIT_PREFIX", value_parser = clap::builder::BoolishValueParser::new(),
@@ -104,57 +107,18 @@ struct Args {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RestartPolicy {
+enum RestartArg {
     Never,
     OnFailure,
     Always,
 }
 
-/// The tool rinit was invoked as: it keeps that tool's default forwarding target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Personality {
-    Rinit,
-    Tini,
-    DumbInit,
-}
-
-impl Personality {
-    fn from_argv0(argv0: &str) -> Self {
-        match cmdline::base_name(argv0).as_str() {
-            "tini" | "tini-static" | "docker-init" => Personality::Tini,
-            "dumb-init" => Personality::DumbInit,
-            _ => Personality::Rinit,
-        }
+fn personality_from_argv0(argv0: &str) -> Personality {
+    match cmdline::base_name(argv0).as_str() {
+        "tini" | "tini-static" | "docker-init" => Personality::Tini,
+        "dumb-init" => Personality::DumbInit,
+        _ => Personality::Rinit,
     }
-}
-
-/// One process rinit starts and supervises.
-#[derive(Debug, Clone)]
-pub struct ProcSpec {
-    pub name: String,
-    pub argv: Vec<OsString>,
-    /// The `-- COMMAND` process: never restarted, owns the terminal.
-    pub main: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub procs: Vec<ProcSpec>,
-    pub single_child: bool,
-    pub rewrite: Rewrite,
-    pub subreaper: bool,
-    pub pdeathsig: Option<Signo>,
-    pub remap_exit: Vec<i32>,
-    pub warn_on_reap: bool,
-    pub pre_stop_delay: Duration,
-    pub pre_stop: Option<CmdLine>,
-    pub grace_period: Duration,
-    pub restart: RestartPolicy,
-    pub prefix: bool,
-    /// `--run` was used: log every start, exit and restart.
-    pub multi: bool,
-    pub log_level: LevelFilter,
-    pub log_spec: Option<String>,
 }
 
 /// DURATION: `250ms`, `10s`, `2m`, `1m30s`; a bare number is seconds. At most 100 years, so that
@@ -194,15 +158,15 @@ pub fn usage_error(message: &str) -> ! {
     std::process::exit(2)
 }
 
-/// Parses the process's own arguments and environment; exits on `--help`, `--version`,
+/// Parses the process's arguments (`main`'s argv: with `no_main`, std's own copy is empty on
+/// musl) and environment; exits on `--help`, `--version`,
 /// `--license` and on any usage error.
-pub fn parse() -> Config {
-    let raw: Vec<OsString> = std::env::args_os().collect();
+pub fn parse(raw: Vec<OsString>) -> Config {
     let argv0 = raw
         .first()
         .map(|a| a.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let personality = Personality::from_argv0(&argv0);
+    let personality = personality_from_argv0(&argv0);
     let matches = Args::command().try_get_matches_from(raw);
     let args = match matches.and_then(|m| Args::from_arg_matches(&m)) {
         Ok(a) => a,
@@ -235,14 +199,16 @@ fn build(args: Args, personality: Personality) -> Result<Config, String> {
         .map(|c| ProcSpec {
             name: c.name.clone(),
             argv: c.argv.clone(),
-            main: false,
+            role: Role::Run,
+            opts: ProcOptions::default(),
         })
         .collect();
     if let Some(program) = args.command.first() {
         procs.push(ProcSpec {
             name: cmdline::base_name(&program.to_string_lossy()),
             argv: args.command.clone(),
-            main: true,
+            role: Role::Main,
+            opts: ProcOptions::default(),
         });
     }
     if procs.is_empty() {
@@ -282,22 +248,59 @@ fn build(args: Args, personality: Personality) -> Result<Config, String> {
     let log_level = LEVELS[(base + args.verbose as usize).min(LEVELS.len() - 1)];
 
     Ok(Config {
+        personality,
+        tasks: Vec::new(),
         procs,
         single_child,
         rewrite: Rewrite::new(&args.rewrite),
+        stop_signals: vec![libc::SIGTERM, libc::SIGINT],
         subreaper: args.subreaper || env_flag("TINI_SUBREAPER"),
         pdeathsig: args.pdeathsig,
         remap_exit: args.remap_exit.iter().map(|&c| c as i32).collect(),
         warn_on_reap: args.warn_on_reap,
         pre_stop_delay: args.pre_stop_delay,
-        pre_stop: args.pre_stop,
+        pre_stop: args.pre_stop.map(|c| ProcSpec {
+            name: c.name,
+            argv: c.argv,
+            role: Role::PreStop,
+            opts: ProcOptions::default(),
+        }),
         grace_period: args.grace_period,
-        restart: args.restart,
+        restart: match args.restart {
+            RestartArg::Never => RestartPolicy::Never,
+            RestartArg::OnFailure => RestartPolicy::OnFailure,
+            RestartArg::Always => RestartPolicy::Always,
+        },
         prefix: args.prefix,
+        ready_timeout: Some(std::time::Duration::from_secs(60)),
+        stop_order: StopOrder::Parallel,
+        user: None,
+        watches: Vec::new(),
+        log_format: LogFormat::Plain,
         multi,
         log_level,
-        log_spec: env_set("RINIT_LOG"),
+        log_filters: env_set("RINIT_LOG")
+            .map(|spec| parse_log_spec(&spec))
+            .unwrap_or_default(),
     })
+}
+
+/// `RINIT_LOG`, env_logger's syntax without regex: `LEVEL` or `MODULE=LEVEL`, comma-separated.
+/// Unknown parts are left out.
+fn parse_log_spec(spec: &str) -> Vec<(Option<String>, LevelFilter)> {
+    spec.split(',')
+        .filter_map(|part| {
+            let part = part.trim();
+            let (module, level) = match part.split_once('=') {
+                Some((m, l)) => (Some(m.trim().to_string()), l.trim()),
+                None => match part.parse::<LevelFilter>() {
+                    Ok(l) => return Some((None, l)),
+                    Err(_) => (Some(part.to_string()), "trace"),
+                },
+            };
+            Some((module.filter(|m| !m.is_empty()), level.parse().ok()?))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -324,13 +327,13 @@ mod tests {
 
     #[test]
     fn personalities() {
-        assert_eq!(Personality::from_argv0("/sbin/tini"), Personality::Tini);
-        assert_eq!(Personality::from_argv0("docker-init"), Personality::Tini);
+        assert_eq!(personality_from_argv0("/sbin/tini"), Personality::Tini);
+        assert_eq!(personality_from_argv0("docker-init"), Personality::Tini);
         assert_eq!(
-            Personality::from_argv0("/usr/bin/dumb-init"),
+            personality_from_argv0("/usr/bin/dumb-init"),
             Personality::DumbInit
         );
-        assert_eq!(Personality::from_argv0("rinit"), Personality::Rinit);
+        assert_eq!(personality_from_argv0("rinit"), Personality::Rinit);
     }
 
     fn args(words: &[&str]) -> Args {
@@ -370,7 +373,7 @@ mod tests {
         .unwrap();
         let names: Vec<&str> = c.procs.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["w", "a", "a-2", "a-3"]);
-        assert!(c.procs[3].main && !c.procs[0].main);
+        assert!(c.procs[3].is_main() && !c.procs[0].is_main());
         assert!(build(args(&[]), Personality::Rinit).is_err());
     }
 }

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use crate::cli::Config;
+use crate::config::Config;
 
 pub fn init(cfg: &Config) {
     let mut builder = env_logger::Builder::new();
@@ -10,8 +10,8 @@ pub fn init(cfg: &Config) {
         .filter_level(cfg.log_level)
         .target(env_logger::Target::Stderr)
         .format(|buf, record| writeln!(buf, "rinit: {}", record.args()));
-    if let Some(spec) = &cfg.log_spec {
-        builder.parse_filters(spec);
+    for (module, level) in &cfg.log_filters {
+        builder.filter(module.as_deref(), *level);
     }
     // Only fails when a logger is already set, which cannot happen here.
     let _ = builder.try_init();

@@ -6,9 +6,12 @@
 //! with the other signals, and it checks its standard descriptors itself (`procs::ensure_stdio`).
 #![cfg_attr(not(test), no_main)]
 
+mod check;
 mod cli;
 mod cmdline;
+mod config;
 mod logging;
+mod probe;
 mod procs;
 mod reaper;
 mod relay;
@@ -16,17 +19,22 @@ mod restart;
 mod signals;
 mod spawn;
 mod supervisor;
+mod users;
 
 use std::io::Write;
 
 #[cfg(not(test))]
 #[no_mangle]
-pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
-    pid1()
+// The C runtime is the only caller, and it passes valid pointers.
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
+pub extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
+    // SAFETY: the C runtime hands `main` argc valid, NUL-terminated strings.
+    let args = unsafe { procs::args_from_c(argc, argv) };
+    pid1(args)
 }
 
 #[cfg_attr(test, allow(dead_code))]
-fn pid1() -> ! {
+fn pid1(args: Vec<std::ffi::OsString>) -> ! {
     // Descriptors 0-2 must exist before rinit opens any of its own.
     procs::ensure_stdio();
     // Then block the signals rinit handles: as PID 1 a signal whose action is the
@@ -41,7 +49,7 @@ fn pid1() -> ! {
             std::process::exit(1);
         }
     };
-    let cfg = cli::parse();
+    let cfg = cli::parse(args);
     logging::init(&cfg);
 
     // Orphans must come to rinit even when it is not PID 1 (nested inits, `docker run --init`).

@@ -9,7 +9,7 @@ use log::{debug, error, info, log, warn, Level};
 use nix::poll::{ppoll, PollFd, PollFlags};
 use nix::sys::time::TimeSpec;
 
-use crate::cli::{Config, ProcSpec, RestartPolicy};
+use crate::config::{Config, ProcSpec, RestartPolicy};
 use crate::procs;
 use crate::reaper::{self, Status};
 use crate::relay::{Relay, Slot, Stream};
@@ -104,9 +104,9 @@ impl Supervisor {
     }
 
     fn start(&mut self, i: usize) {
-        let capture = self.cfg.prefix && !self.procs[i].spec.main;
+        let capture = self.cfg.prefix && !self.procs[i].spec.is_main();
         let opts = Options {
-            foreground: self.procs[i].spec.main && self.tty,
+            foreground: self.procs[i].spec.is_main() && self.tty,
             capture,
         };
         let level = self.lifecycle_level();
@@ -404,7 +404,7 @@ impl Supervisor {
         }
         let p = &mut self.procs[i];
         p.last = Some(status);
-        let restart = !p.spec.main
+        let restart = !p.spec.is_main()
             && match self.cfg.restart {
                 RestartPolicy::Never => false,
                 RestartPolicy::OnFailure => !status.success(),
