@@ -11,7 +11,7 @@
 //! also when the test fails.
 //!
 //! Needs root, `runc` and a static `/bin/busybox` (`apt-get install runc busybox-static`);
-//! without them each test prints a `skipped:` line and passes.
+//! without them every test is reported as ignored (build.rs), and under `CI=true` they fail.
 
 mod common;
 
@@ -91,30 +91,6 @@ const CONFIG_TEMPLATE: &str = r#"{
 // Harness
 // ---------------------------------------------------------------------------------------------
 
-/// Why these tests cannot run here, if they cannot.
-fn skip_reason() -> Option<&'static str> {
-    let runc_ok = Command::new("runc")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !runc_ok || !Path::new(BUSYBOX).is_file() {
-        return Some("runc not installed (apt-get install runc busybox-static)");
-    }
-    if !is_static_elf(Path::new(BUSYBOX)) {
-        // Debian's `busybox` package is dynamically linked and cannot run in a bare rootfs.
-        return Some(
-            "runc not installed: /bin/busybox is not static (apt-get install runc busybox-static)",
-        );
-    }
-    if effective_uid() != Some(0) {
-        return Some("runc not usable: these tests must run as root");
-    }
-    None
-}
-
 /// True if `path` is an ELF executable without a program interpreter (PT_INTERP), i.e. one that
 /// runs in a rootfs with no dynamic loader or libraries.
 fn is_static_elf(path: &Path) -> bool {
@@ -132,21 +108,6 @@ fn is_static_elf(path: &Path) -> bool {
         const PT_INTERP: u32 = 3;
         o + 4 <= bytes.len() && u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap()) != PT_INTERP
     })
-}
-
-fn effective_uid() -> Option<u32> {
-    let status = fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
-    line.split_whitespace().nth(2)?.parse().ok()
-}
-
-macro_rules! require_runc {
-    () => {
-        if let Some(why) = skip_reason() {
-            eprintln!("skipped: {why}");
-            return;
-        }
-    };
 }
 
 fn json_string(s: &str) -> String {
@@ -405,8 +366,11 @@ impl Drop for Container {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+#[cfg_attr(
+    any(missing_runc, missing_busybox, missing_root),
+    ignore = "needs root, runc and busybox-static (.ci/run installs them)"
+)]
 fn harness_busybox_as_pid1_passes_exit_code() {
-    require_runc!();
     let mut c = Container::new("harness");
     let code = c.run(&["/bin/sh", "-c", "echo $$ > /tmp/pid; exit 7"]);
     assert_eq!(code, 7, "{}", c.logs());
@@ -418,8 +382,11 @@ fn harness_busybox_as_pid1_passes_exit_code() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+#[cfg_attr(
+    any(missing_runc, missing_busybox, missing_root),
+    ignore = "needs root, runc and busybox-static (.ci/run installs them)"
+)]
 fn container_exit_code_is_the_commands() {
-    require_runc!();
     let mut c = Container::new("exit-code");
     let code = c.run(&["/rinit", "--", "sh", "-c", "exit 7"]);
     assert_eq!(
@@ -431,8 +398,11 @@ fn container_exit_code_is_the_commands() {
 }
 
 #[test]
+#[cfg_attr(
+    any(missing_runc, missing_busybox, missing_root),
+    ignore = "needs root, runc and busybox-static (.ci/run installs them)"
+)]
 fn container_exit_code_of_a_signal_death_is_128_plus_n() {
-    require_runc!();
     let mut c = Container::new("exit-signal");
     // The shell kills itself with SIGUSR1 (10): 128 + 10.
     let code = c.run(&["/rinit", "--", "sh", "-c", "kill -USR1 $$; sleep 5"]);
@@ -453,8 +423,11 @@ fn app_script(name: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    any(missing_runc, missing_busybox, missing_root),
+    ignore = "needs root, runc and busybox-static (.ci/run installs them)"
+)]
 fn runc_kill_term_stops_shell_entrypoint_and_its_background_apps() {
-    require_runc!();
     let mut c = Container::new("stop-apps");
     c.write_file("/bin/app1", &app_script("app1"), 0o755);
     c.write_file("/bin/app2", &app_script("app2"), 0o755);
@@ -506,8 +479,11 @@ echo $zombies > /tmp/zombies
 "#;
 
 #[test]
+#[cfg_attr(
+    any(missing_runc, missing_busybox, missing_root),
+    ignore = "needs root, runc and busybox-static (.ci/run installs them)"
+)]
 fn orphans_in_the_container_are_reaped() {
-    require_runc!();
     let mut c = Container::new("orphans");
     let code = c.run(&["/rinit", "--", "sh", "-c", ORPHAN_SCRIPT]);
     assert_eq!(code, 0, "{}", c.logs());
@@ -541,8 +517,11 @@ fn start_with_delay_and_grace(c: &mut Container, script: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    any(missing_runc, missing_busybox, missing_root),
+    ignore = "needs root, runc and busybox-static (.ci/run installs them)"
+)]
 fn stop_sequence_kills_after_pre_stop_delay_plus_grace_period() {
-    require_runc!();
     let mut c = Container::new("stop-kill");
     start_with_delay_and_grace(
         &mut c,
@@ -570,8 +549,11 @@ fn stop_sequence_kills_after_pre_stop_delay_plus_grace_period() {
 }
 
 #[test]
+#[cfg_attr(
+    any(missing_runc, missing_busybox, missing_root),
+    ignore = "needs root, runc and busybox-static (.ci/run installs them)"
+)]
 fn stop_sequence_forwards_term_only_after_pre_stop_delay() {
-    require_runc!();
     let mut c = Container::new("stop-delay");
     start_with_delay_and_grace(
         &mut c,
@@ -606,8 +588,11 @@ fn stop_sequence_forwards_term_only_after_pre_stop_delay() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+#[cfg_attr(
+    any(missing_runc, missing_busybox, missing_root),
+    ignore = "needs root, runc and busybox-static (.ci/run installs them)"
+)]
 fn tini_symlink_passes_exit_code() {
-    require_runc!();
     let mut c = Container::new("tini-exit");
     c.symlink("/rinit", "/sbin/tini");
     let code = c.run(&["/sbin/tini", "--", "sh", "-c", "exit 5"]);
@@ -615,8 +600,11 @@ fn tini_symlink_passes_exit_code() {
 }
 
 #[test]
+#[cfg_attr(
+    any(missing_runc, missing_busybox, missing_root),
+    ignore = "needs root, runc and busybox-static (.ci/run installs them)"
+)]
 fn tini_symlink_forwards_runc_kill_term_to_the_child() {
-    require_runc!();
     let mut c = Container::new("tini-term");
     c.symlink("/rinit", "/sbin/tini");
     c.start(&[
@@ -641,8 +629,11 @@ fn tini_symlink_forwards_runc_kill_term_to_the_child() {
 }
 
 #[test]
+#[cfg_attr(
+    any(missing_runc, missing_busybox, missing_root),
+    ignore = "needs root, runc and busybox-static (.ci/run installs them)"
+)]
 fn docker_init_copy_passes_exit_code() {
-    require_runc!();
     // Docker's --init bind-mounts its init binary at /sbin/docker-init: a file by that name.
     let mut c = Container::new("docker-init");
     fs::copy(common::rinit(), c.path("/sbin/docker-init")).expect("copy rinit as docker-init");
@@ -651,8 +642,11 @@ fn docker_init_copy_passes_exit_code() {
 }
 
 #[test]
+#[cfg_attr(
+    any(missing_runc, missing_busybox, missing_root),
+    ignore = "needs root, runc and busybox-static (.ci/run installs them)"
+)]
 fn dumb_init_symlink_passes_exit_code() {
-    require_runc!();
     let mut c = Container::new("dumb-init");
     c.symlink("/rinit", "/usr/bin/dumb-init");
     let code = c.run(&["/usr/bin/dumb-init", "--", "sh", "-c", "exit 4"]);
