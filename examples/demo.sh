@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # A two-minute tour: builds rinit, then runs two processes under it as PID 1 of a fresh PID
 # namespace (root needed for unshare), with prefixed output and the stop sequence.
-#   bash examples/demo.sh
+#   bash examples/demo.sh              (RINIT_BIN=path/to/rinit to use a binary already built)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
-rinit=target/x86_64-unknown-linux-gnu/release/rinit
+rinit=${RINIT_BIN:-}
+if [ -z "$rinit" ]; then
+  target="$(uname -m)-unknown-linux-musl"
+  cargo build --release --quiet --locked --target "$target"
+  rinit="target/$target/release/rinit"
+fi
 app=examples/app.sh
 
 echo "== web and worker under rinit; SIGTERM comes in 3 s (pre-stop delay 1s, grace 5s)"

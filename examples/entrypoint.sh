@@ -1,8 +1,9 @@
 #!/bin/sh
-# The classic shell entrypoint. On its own as PID 1 it passes SIGTERM to nobody and the apps
-# die by SIGKILL. Under rinit (ENTRYPOINT ["/rinit", "--", "/entrypoint.sh"]) SIGTERM reaches
-# the shell and both background apps (same process group), and anything still running when
-# the shell exits is stopped gracefully, then rinit exits with the shell's code.
-/app/server --port 8080 &
-/app/metrics-exporter &
+# The classic shell entrypoint: two apps in the background and a wait. Alone as PID 1 the shell
+# passes SIGTERM to nobody, and the apps die by SIGKILL when Docker's timeout runs out. Under
+# rinit (ENTRYPOINT ["/rinit", "--", "/app/entrypoint.sh"]) SIGTERM reaches the shell and both
+# apps (they share its process group), the apps finish their work, and rinit exits with the
+# shell's code (143: the shell itself has no trap and ends by SIGTERM).
+/app/app.sh web 8080 &
+/app/app.sh worker &
 wait

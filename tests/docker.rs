@@ -74,9 +74,9 @@ fn exit_codes_as_docker_reports_them() {
 // docker stop
 // ---------------------------------------------------------------------------------------------
 
-/// A shell that leaves a process ignoring `sigs` behind, then becomes `/app NAME EXIT_ON CODE`.
+/// A shell that leaves a process ignoring `sigs` behind, then becomes `/bin/app NAME EXIT_ON CODE`.
 fn with_straggler(sigs: &str, app: &str) -> String {
-    format!("(trap '' {sigs}; exec sleep 1000) & exec /app {app}")
+    format!("(trap '' {sigs}; exec sleep 1000) & exec /bin/app {app}")
 }
 
 #[test]
@@ -136,7 +136,7 @@ fn docker_stop_reaches_a_shell_entrypoints_background_jobs() {
             RINIT_IMAGE,
             "sh",
             "-c",
-            "/app a TERM 0 & /app b TERM 0 & wait",
+            "/bin/app a TERM 0 & /bin/app b TERM 0 & wait",
         ],
     );
     c.wait_log("a ready");
@@ -171,7 +171,7 @@ fn stopsignal_quit_is_forwarded_at_once_by_default() {
             "-e",
             "RINIT_PRE_STOP_DELAY=3s",
             QUIT_IMAGE,
-            "/app",
+            "/bin/app",
             "q",
             "QUIT",
             "0",
@@ -248,7 +248,7 @@ fn stopsignal_quit_gets_the_delay_and_grace_period_with_rinit_stop_signals() {
     ignore = "needs root, docker.io and busybox-static (.ci/run installs them)"
 )]
 fn docker_kill_usr1_and_hup_reach_the_app() {
-    let c = Container::start("kill", &[RINIT_IMAGE, "/app", "k", "TERM", "3"]);
+    let c = Container::start("kill", &[RINIT_IMAGE, "/bin/app", "k", "TERM", "3"]);
     c.wait_log("k ready");
     c.kill("USR1");
     c.wait_log("k got USR1");
@@ -274,7 +274,7 @@ fn docker_exec_processes_are_stopped_too() {
             "-e",
             "RINIT_GRACE_PERIOD=2s",
             RINIT_IMAGE,
-            "/app",
+            "/bin/app",
             "main",
             "TERM",
             "0",
@@ -382,7 +382,7 @@ fn docker_run_init_runs_rinit_as_pid_1() {
     // docker stop through it: tini's behaviour (the child gets SIGTERM), the child's code.
     let c = Container::start(
         "init-stop",
-        &["--init", BUSYBOX_IMAGE, "/app", "i", "TERM", "3"],
+        &["--init", BUSYBOX_IMAGE, "/bin/app", "i", "TERM", "3"],
     );
     c.wait_log("i ready");
     let (took, code) = c.stop(&[]);
@@ -583,7 +583,7 @@ fn no_zombies_after_an_orphan_storm() {
             RINIT_IMAGE,
             "sh",
             "-c",
-            &format!("{storm}; echo storm-done; exec /app z TERM 0"),
+            &format!("{storm}; echo storm-done; exec /bin/app z TERM 0"),
         ],
     );
     c.wait_log("z ready");

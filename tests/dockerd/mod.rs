@@ -39,7 +39,7 @@ pub const RINIT_IMAGE: &str = "rinit-test/rinit";
 /// RINIT_IMAGE with `STOPSIGNAL SIGQUIT`, as the official nginx and php-fpm images have.
 pub const QUIT_IMAGE: &str = "rinit-test/rinit-quit";
 
-/// `/app NAME EXIT_ON CODE`: prints `NAME ready`; for each of TERM INT QUIT HUP USR1 USR2 prints
+/// `/bin/app NAME EXIT_ON CODE`: prints `NAME ready`; for each of TERM INT QUIT HUP USR1 USR2 prints
 /// `NAME got SIG at UPTIME` (seconds since boot, as /proc/uptime has it: host and container
 /// share that clock); on the signals in the comma-separated EXIT_ON it then prints `NAME bye` and
 /// exits CODE.
@@ -321,7 +321,7 @@ impl Daemon {
             "FROM scratch\n\
              COPY busybox /bin/busybox\n\
              RUN [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox --install -s /bin && mkdir -p /tmp /usr/bin /sbin /out && chmod 1777 /tmp\"]\n\
-             COPY app /app\n\
+             COPY app /bin/app\n\
              ENV PATH=/usr/local/bin:/usr/bin:/bin:/sbin\n",
             &[("busybox", Path::new(BUSYBOX)), ("app", &app)],
         );
