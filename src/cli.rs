@@ -154,8 +154,9 @@ fn flag(opt: Opt) -> String {
 
 enum Item {
     Opt(Opt, Option<OsString>),
-    /// A usage error found while reading the words, in its place.
-    Error(String),
+    /// A usage error found while reading the words, in its place; with the option it concerns
+    /// when known (`--check` with no value still asks for check mode).
+    Error(String, Option<Opt>),
 }
 
 /// The command line, read but not interpreted.
@@ -174,7 +175,7 @@ fn lex(raw: &[OsString]) -> Lexed {
             Ok(Some(arg)) => arg,
             Ok(None) => break,
             Err(e) => {
-                items.push(Item::Error(lex_error(e)));
+                items.push(Item::Error(lex_error(e), None));
                 continue;
             }
         };
@@ -198,10 +199,13 @@ fn lex(raw: &[OsString]) -> Lexed {
         match found {
             Ok(&(_, _, opt, true)) => match parser.value() {
                 Ok(v) => items.push(Item::Opt(opt, Some(v))),
-                Err(_) => items.push(Item::Error(format!("{} needs a value", flag(opt)))),
+                Err(_) => items.push(Item::Error(
+                    format!("{} needs a value", flag(opt)),
+                    Some(opt),
+                )),
             },
             Ok(&(_, _, opt, false)) => items.push(Item::Opt(opt, None)),
-            Err(e) => items.push(Item::Error(e)),
+            Err(e) => items.push(Item::Error(e, None)),
         }
     }
     Lexed { items, command }
@@ -352,11 +356,12 @@ pub fn usage_error(p: Personality, message: &str) -> ! {
 /// Docker reserves it).
 pub fn check_request(raw: &[OsString]) -> Option<(Vec<String>, Duration)> {
     let lexed = lex(raw);
-    if !lexed
-        .items
-        .iter()
-        .any(|i| matches!(i, Item::Opt(Opt::Check, _)))
-    {
+    if !lexed.items.iter().any(|i| {
+        matches!(
+            i,
+            Item::Opt(Opt::Check, _) | Item::Error(_, Some(Opt::Check))
+        )
+    }) {
         return None;
     }
     let p = personality_of(raw);
@@ -374,7 +379,7 @@ fn check_args(lexed: &Lexed) -> Result<(Vec<String>, Duration), String> {
     let mut timeout = Duration::from_secs(5);
     for item in &lexed.items {
         match item {
-            Item::Error(e) => return Err(e.clone()),
+            Item::Error(e, _) => return Err(e.clone()),
             Item::Opt(Opt::Check, v) => probes.push(text(Opt::Check, v)?),
             Item::Opt(Opt::CheckTimeout, v) => {
                 timeout = parse_duration(&text(Opt::CheckTimeout, v)?)
@@ -488,7 +493,7 @@ fn read_flags(lexed: &Lexed) -> Result<Result<Flags, Action>, String> {
     let mut f = Flags::default();
     for item in &lexed.items {
         let (opt, value) = match item {
-            Item::Error(e) => return Err(e.clone()),
+            Item::Error(e, _) => return Err(e.clone()),
             Item::Opt(opt, value) => (*opt, value),
         };
         let v = || text(opt, value);
@@ -927,7 +932,7 @@ mod tests {
             .items
             .iter()
             .filter_map(|i| match i {
-                Item::Error(e) => Some(e.clone()),
+                Item::Error(e, _) => Some(e.clone()),
                 _ => None,
             })
             .collect();

@@ -378,6 +378,8 @@ fn check_mode_usage_errors_exit_1() {
         &["--check", "tcp:1", "--check-timeout", "soon"],
         &["--check", "tcp:1", "--check-timeout", "-1s"],
         &["--check", "tcp:1", "--check-timeout"],
+        &["--check"],
+        &["--check-timeout", "1s", "--check"],
         &["--grace-period", "5s", "--check", "tcp:1"],
     ] {
         for name in ["rinit", "tini", "dumb-init"] {
