@@ -467,3 +467,53 @@ fn thousands_of_duplicate_names() {
     assert!(o.stderr.contains("true-8000"), "the last name is true-8000");
     assert!(o.elapsed < Duration::from_secs(120), "{:?}", o.elapsed);
 }
+
+/// tini's variables count when set at all, even empty (tini tests for presence); dumb-init's
+/// `DUMB_INIT_SETSID` only when exactly `0`. Seen in where a signal goes: with group
+/// forwarding, a background job of the main shell gets it too.
+#[test]
+fn peer_variables_decide_the_forwarding_target() {
+    // (name, environment, whether the group gets signals)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], bool);
+    let cases: &[Case] = &[
+        ("tini", &[("TINI_KILL_PROCESS_GROUP", "")], true),
+        ("tini", &[("TINI_KILL_PROCESS_GROUP", "0")], true),
+        ("tini", &[("TINI_SUBREAPER", "")], false),
+        ("dumb-init", &[("DUMB_INIT_SETSID", "false")], true),
+        ("dumb-init", &[("DUMB_INIT_SETSID", "")], true),
+        ("dumb-init", &[("DUMB_INIT_SETSID", "0")], false),
+    ];
+    for (name, env, group) in cases {
+        let dir = Scratch::new("peervars");
+        let link = dir.file(name);
+        std::os::unix::fs::symlink(common::rinit(), &link).unwrap();
+        let script = format!("{} & wait", dir.recorder("app"));
+        let mut argv = common::runner();
+        argv.push(link);
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..]).args(["--", "sh", "-c", &script]);
+        for v in VARIABLES {
+            cmd.env_remove(v);
+        }
+        let child = cmd
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        dir.wait_for("app.ready", 0, Duration::from_secs(20));
+        let pid = child.id() as i32;
+        unsafe { libc::kill(pid, libc::SIGWINCH) };
+        if *group {
+            dir.wait_for("app.sig", 1, Duration::from_secs(10));
+        }
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let status = child.wait_with_output().unwrap().status;
+        let expected = if *group {
+            vec![libc::SIGWINCH, libc::SIGTERM]
+        } else {
+            vec![libc::SIGTERM]
+        };
+        assert_eq!(dir.signals("app"), expected, "{name} {env:?}");
+        assert_eq!(status.code(), Some(143), "{name} {env:?}");
+    }
+}
