@@ -24,12 +24,12 @@ const TINI_VERSION: &str = "0.19.0";
 const DUMB_INIT_VERSION: &str = "1.2.5";
 
 const HELP: &str = "\
-PROG: a container init. Runs COMMAND (and --run processes) as children, forwards signals to
+{prog}: a container init. Runs COMMAND (and --run processes) as children, forwards signals to
 them, reaps zombies, stops everything gracefully and exits with the first exit code.
 
-Usage: PROG [OPTIONS] [--] COMMAND [ARG...]
-       PROG [OPTIONS] --run CMDLINE [--run CMDLINE...] [-- COMMAND [ARG...]]
-       PROG --check PROBE [--check PROBE...] [--check-timeout DURATION]
+Usage: {prog} [OPTIONS] [--] COMMAND [ARG...]
+       {prog} [OPTIONS] --run CMDLINE [--run CMDLINE...] [-- COMMAND [ARG...]]
+       {prog} --check PROBE [--check PROBE...] [--check-timeout DURATION]
 
 Options, [with their variable]. A flag beats its variable; an empty RINIT_* variable is unset.
   -c, --single-child        forward signals to the main process only [DUMB_INIT_SETSID=0]
@@ -568,7 +568,7 @@ pub fn parse(raw: Vec<OsString>) -> Config {
 fn act(action: Action, p: Personality) {
     let prog = prog_name(p);
     match action {
-        Action::Help => write_out(p == Personality::DumbInit, &HELP.replace("PROG", prog)),
+        Action::Help => write_out(p == Personality::DumbInit, &HELP.replace("{prog}", prog)),
         Action::Version => match p {
             Personality::Rinit => write_out(false, &format!("rinit {VERSION}\n")),
             Personality::Tini => {

@@ -202,6 +202,8 @@ fn help_names_every_option_and_variable() {
     // -e applies to rinit's exit code, whichever process it came from.
     assert!(o.stdout.contains("whichever process"), "{}", o.stdout);
     assert!(!o.stdout.contains("main process only\n"), "{}", o.stdout);
+    assert!(o.stdout.contains("]PROGRAM [ARG...]"), "{}", o.stdout);
+    assert!(o.stdout.starts_with("rinit: a container init"), "{}", o.stdout);
 }
 
 #[test]
