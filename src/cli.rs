@@ -33,7 +33,8 @@ Usage: {prog} [OPTIONS] [--] COMMAND [ARG...]
 
 Options, [with their variable]. A flag beats its variable; an empty RINIT_* variable is unset.
   -c, --single-child        forward signals to the main process only [DUMB_INIT_SETSID=0]
-  -g                        forward to the process group (rinit's default) [TINI_KILL_PROCESS_GROUP]
+  -g                        forward to the process group (rinit's default)
+                            [TINI_KILL_PROCESS_GROUP]
   -r, --rewrite FROM:TO     rewrite a received signal before forwarding (names or numbers,
                             TO=0 drops it); repeatable [RINIT_REWRITE=FROM:TO,...]
   -s, --subreaper           be a child subreaper (automatic when not PID 1) [TINI_SUBREAPER]
