@@ -203,7 +203,11 @@ fn help_names_every_option_and_variable() {
     assert!(o.stdout.contains("whichever process"), "{}", o.stdout);
     assert!(!o.stdout.contains("main process only\n"), "{}", o.stdout);
     assert!(o.stdout.contains("]PROGRAM [ARG...]"), "{}", o.stdout);
-    assert!(o.stdout.starts_with("rinit: a container init"), "{}", o.stdout);
+    assert!(
+        o.stdout.starts_with("rinit: a container init"),
+        "{}",
+        o.stdout
+    );
 }
 
 #[test]
