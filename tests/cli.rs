@@ -494,10 +494,12 @@ fn peer_variables_decide_the_forwarding_target() {
         let link = dir.file(name);
         std::os::unix::fs::symlink(common::rinit(), &link).unwrap();
         let script = format!("{} & wait", dir.recorder("app"));
-        let mut argv = common::runner();
-        argv.push(link);
-        let mut cmd = Command::new(&argv[0]);
-        cmd.args(&argv[1..]).args(["--", "sh", "-c", &script]);
+        // As PID 1, where the stop signal reaches everyone at once (kill(-1)).
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--pid", "--fork", "--mount-proc"])
+            .args(common::runner())
+            .arg(&link)
+            .args(["--", "sh", "-c", &script]);
         for v in VARIABLES {
             cmd.env_remove(v);
         }
@@ -507,7 +509,14 @@ fn peer_variables_decide_the_forwarding_target() {
             .spawn()
             .unwrap();
         dir.wait_for("app.ready", 0, Duration::from_secs(20));
-        let pid = child.id() as i32;
+        let unshare = child.id() as i32;
+        let pid: i32 = std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         unsafe { libc::kill(pid, libc::SIGWINCH) };
         if *group {
             dir.wait_for("app.sig", 1, Duration::from_secs(10));
