@@ -69,9 +69,10 @@ static DAEMON_DIR: OnceLock<PathBuf> = OnceLock::new();
 
 /// The shared daemon, started on first use.
 pub fn daemon() -> &'static Daemon {
-    static D: OnceLock<Daemon> = OnceLock::new();
-    D.get_or_init(start_daemon)
+    DAEMON.get_or_init(start_daemon)
 }
+
+static DAEMON: OnceLock<Daemon> = OnceLock::new();
 
 fn start_daemon() -> Daemon {
     let dir = std::env::temp_dir().join(format!("rinit-dockerd-{}", std::process::id()));
@@ -457,7 +458,9 @@ impl Container {
 
 impl Drop for Container {
     fn drop(&mut self) {
-        let _ = daemon()
+        // Never start a daemon here (this may run while a failed start unwinds).
+        let Some(d) = DAEMON.get() else { return };
+        let _ = d
             .command()
             .args(["rm", "-f", &self.name])
             .stdout(Stdio::null())
