@@ -74,7 +74,24 @@ pub fn daemon() -> &'static Daemon {
 
 static DAEMON: OnceLock<Daemon> = OnceLock::new();
 
+/// Directories of earlier runs whose test binary was killed (their daemon went with it).
+fn remove_stale_dirs() {
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("rinit-dockerd-") else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 fn start_daemon() -> Daemon {
+    remove_stale_dirs();
     let dir = std::env::temp_dir().join(format!("rinit-dockerd-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(dir.join("bin")).expect("create the daemon's directory");
