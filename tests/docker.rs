@@ -323,6 +323,62 @@ fn docker_exec_processes_are_stopped_too() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// HEALTHCHECK with rinit --check (images without curl or wget)
+// ---------------------------------------------------------------------------------------------
+
+/// Waits until `docker inspect` reports this health status.
+fn wait_health(c: &Container, want: &str) {
+    let deadline = Instant::now() + dockerd::DEADLINE;
+    loop {
+        let status = c.inspect("{{.State.Health.Status}}");
+        if status == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "health is {status}, not {want}; last checks: {}\n{}",
+            c.inspect("{{json .State.Health.Log}}"),
+            c.all_logs()
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+#[cfg_attr(
+    any(missing_docker, missing_busybox, missing_root),
+    ignore = "needs root, docker.io and busybox-static (.ci/run installs them)"
+)]
+fn healthcheck_with_rinit_check_follows_the_app() {
+    let d = daemon();
+    let image = "rinit-test/health";
+    d.build(
+        image,
+        &format!(
+            "FROM {RINIT_IMAGE}\n\
+             HEALTHCHECK --interval=1s --timeout=5s --retries=1 \
+             CMD [\"/rinit\", \"--check\", \"http://127.0.0.1:8080/healthz\"]\n"
+        ),
+        &[],
+    );
+    let c = Container::start(
+        "health",
+        &[
+            image,
+            "sh",
+            "-c",
+            "mkdir -p /www && echo ok > /www/healthz && exec httpd -f -p 8080 -h /www",
+        ],
+    );
+    wait_health(&c, "healthy");
+    // The app stops answering 200: the check fails (exit 1) and Docker says so.
+    c.exec(&["rm", "/www/healthz"]);
+    wait_health(&c, "unhealthy");
+    let (_, code) = c.stop(&[]);
+    assert_eq!(code, 128 + libc::SIGTERM, "{}", c.all_logs());
+}
+
+// ---------------------------------------------------------------------------------------------
 // docker run --init
 // ---------------------------------------------------------------------------------------------
 

@@ -240,6 +240,43 @@ fn dockerfile_example_runs_its_app_and_stops_it_gracefully() {
     any(missing_docker, missing_busybox, missing_root),
     ignore = "needs root, docker.io and busybox-static (.ci/run installs them)"
 )]
+fn dockerfile_example_healthcheck_reports_healthy() {
+    // The image's HEALTHCHECK as written, only run sooner than its 10 s interval.
+    let c = Container::start(
+        "healthy",
+        &[
+            "--health-interval",
+            "1s",
+            "--health-start-period",
+            "0s",
+            example_image(),
+        ],
+    );
+    let deadline = Instant::now() + dockerd::DEADLINE;
+    loop {
+        let status = c.inspect("{{.State.Health.Status}}");
+        if status == "healthy" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "health is {status}; checks: {}\n{}",
+            c.inspect("{{json .State.Health.Log}}"),
+            c.all_logs()
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        c.inspect("{{json .Config.Healthcheck.Test}}"),
+        r#"["CMD","/rinit","--check","http://127.0.0.1:8080/healthz"]"#
+    );
+}
+
+#[test]
+#[cfg_attr(
+    any(missing_docker, missing_busybox, missing_root),
+    ignore = "needs root, docker.io and busybox-static (.ci/run installs them)"
+)]
 fn entrypoint_sh_gets_sigterm_to_both_apps() {
     let c = Container::start(
         "entrypoint",
