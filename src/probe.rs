@@ -200,10 +200,9 @@ impl Attempt {
                 let found = path.metadata();
                 a.finish(match found {
                     Ok(_) => Step::Done,
-                    Err(e) => Step::Failed(match e.raw_os_error() {
-                        Some(n) => errno_text(Errno::from_raw(n)),
-                        None => e.to_string(),
-                    }),
+                    Err(e) => Step::Failed(errno_text(Errno::from_raw(
+                        e.raw_os_error().unwrap_or(libc::ENOENT),
+                    ))),
                 });
             }
             ProbeSpec::Exec(argv) => {
