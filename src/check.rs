@@ -24,7 +24,7 @@ pub fn run(probes: &[String], timeout: Duration) -> i32 {
         match probe::parse(text) {
             Ok(spec) => specs.push(spec),
             Err(e) => {
-                let _ = writeln!(err, "rinit: check failed: {e}");
+                let _ = writeln!(err, "rinit: {e}");
                 return 1;
             }
         }

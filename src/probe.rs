@@ -439,6 +439,7 @@ impl Net {
 /// The verdict of an HTTP status line: 2xx or 3xx is success.
 fn status(reply: &[u8]) -> Step {
     let line = reply.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
     let mut words = line.split(|&b| b == b' ');
     let code = match (words.next(), words.next()) {
         (Some(v), Some(c)) if v.starts_with(b"HTTP/") && c.len() == 3 => std::str::from_utf8(c)
@@ -733,6 +734,8 @@ mod tests {
             )
         );
         assert!(http(&[b"HTTP/1.0 302 Found\r\nLocation: /x\r\n\r\n"]).0);
+        // No reason phrase.
+        assert!(http(&[b"HTTP/1.1 200\r\n\r\n"]).0);
         // The status line arriving in pieces.
         assert!(http(&[b"HTTP/1.1 2", b"04 No Content\r", b"\n\r\n"]).0);
         assert_eq!(
