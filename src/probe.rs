@@ -400,6 +400,20 @@ impl Net {
             if err != 0 {
                 return Step::Failed(errno_text(Errno::from_raw(err)));
             }
+            // No error yet: connected, or (a call with no event) still connecting.
+            // SAFETY: getpeername writes at most `plen` bytes into `peer`.
+            let connected = unsafe {
+                let mut peer: libc::sockaddr_storage = std::mem::zeroed();
+                let mut plen = size_of_sa(&peer);
+                libc::getpeername(
+                    fd,
+                    (&mut peer as *mut libc::sockaddr_storage).cast(),
+                    &mut plen,
+                )
+            } == 0;
+            if !connected {
+                return Step::Pending;
+            }
             self.connected = true;
         }
         while self.sent < self.request.len() {
@@ -660,6 +674,15 @@ mod tests {
         let (ok, why) = run(&format!("tcp:localhost:{port}"), Duration::from_secs(5));
         assert!(!ok);
         assert_eq!(why, "connection refused");
+    }
+
+    #[test]
+    fn on_ready_without_an_event_is_harmless() {
+        // 192.0.2.1 (TEST-NET-1) is never answered: the connection stays under way, or fails.
+        let spec = parse("tcp:192.0.2.1:80").unwrap();
+        let mut a = Attempt::start(&spec, Duration::from_secs(5), None);
+        a.on_ready();
+        assert_ne!(a.done(), Some(true));
     }
 
     #[test]
