@@ -136,23 +136,6 @@ fn malformed_probe_exits_1_never_2() {
 }
 
 #[test]
-fn other_usage_errors_exit_1_never_2() {
-    let port = server();
-    let ok = format!("http://127.0.0.1:{port}/ok");
-    for args in [
-        vec!["--check", &ok, "--", "true"],
-        vec!["--check", &ok, "--run", "true"],
-        vec!["--check", &ok, "--task", "true"],
-        vec!["--check", &ok, "--check-timeout", "soon"],
-        vec!["--check", &ok, "--no-such-option"],
-    ] {
-        let o = check(&args);
-        assert_eq!(o.code, 1, "{args:?}: stderr: {}", o.stderr);
-        assert!(!o.stderr.is_empty(), "{args:?}");
-    }
-}
-
-#[test]
 fn hung_endpoint_times_out() {
     let port = server();
     let probe = format!("http://127.0.0.1:{port}/hang");
