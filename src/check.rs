@@ -4,7 +4,6 @@
 //! rinit is not PID 1 here (a `HEALTHCHECK` runs it through `docker exec`), so its loop is its
 //! own: all probes at once, one poll on their sockets and on a pidfd per `exec:` child (reaped
 //! with waitpid on its pid), until all are done or the timeout is up.
-#![allow(dead_code)] // Until the command line and the supervisor use it.
 
 use std::io::Write;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};

@@ -1,7 +1,6 @@
 //! Probes: `tcp:[HOST:]PORT`, `http://HOST[:PORT]/PATH`, `file:PATH`, `exec:CMDLINE` (contract,
 //! "Probes, and --check"). Parsing lives here, and one [`Attempt`]: a non-blocking connection (and
 //! HTTP exchange) or a child process, driven by the caller's poll loop. No threads, no blocking.
-#![allow(dead_code)] // Until the command line and the supervisor use it.
 
 use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

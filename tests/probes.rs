@@ -202,7 +202,11 @@ fn probes_run_concurrently_within_one_timeout() {
     let o = check(&args);
     assert_eq!(o.code, 1);
     assert_eq!(failed_lines(&o).len(), 6, "{}", o.stderr);
-    assert!(o.stderr.lines().all(|l| l.ends_with(": timed out")), "{}", o.stderr);
+    assert!(
+        o.stderr.lines().all(|l| l.ends_with(": timed out")),
+        "{}",
+        o.stderr
+    );
     // Six hung probes share one timeout: one after the other they would take 6 s at least.
     assert!(o.elapsed < Duration::from_secs(4), "{:?}", o.elapsed);
 }
