@@ -110,22 +110,39 @@ fn parse_host(h: &str) -> Result<Host, String> {
     if h.eq_ignore_ascii_case("localhost") {
         return Ok(Host::Localhost);
     }
-    if let Some(v6) = h.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
-        return match v6.parse::<Ipv6Addr>() {
-            Ok(a) => Ok(Host::Ip(a.into())),
-            Err(_) => Err(format!("'{v6}' is not an IPv6 address")),
+    let mut v6 = [0u8; 16];
+    if let Some(a) = h.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+        return match pton(libc::AF_INET6, a, &mut v6) {
+            true => Ok(Host::Ip(Ipv6Addr::from(v6).into())),
+            false => Err(format!("'{a}' is not an IPv6 address")),
         };
     }
-    if let Ok(a) = h.parse::<Ipv4Addr>() {
-        return Ok(Host::Ip(a.into()));
+    let mut v4 = [0u8; 4];
+    if pton(libc::AF_INET, h, &mut v4) {
+        return Ok(Host::Ip(Ipv4Addr::from(v4).into()));
     }
-    if h.parse::<Ipv6Addr>().is_ok() {
+    if pton(libc::AF_INET6, h, &mut v6) {
         return Err(format!("write an IPv6 address in brackets: [{h}]"));
     }
     Err(format!(
         "host '{h}' is not an IP address or localhost (a static binary cannot resolve names): \
          give the address, or use tcp:ADDRESS:PORT, or exec: with a client that resolves it"
     ))
+}
+
+/// A literal address of `family` into `out` (network order), with the C library's parser (the
+/// smaller one in a static binary).
+fn pton(family: libc::c_int, text: &str, out: &mut [u8]) -> bool {
+    let Ok(c) = std::ffi::CString::new(text) else {
+        return false;
+    };
+    // SAFETY: `c` is NUL-terminated; `out` has room for the family's address (4 or 16 bytes).
+    unsafe { inet_pton(family, c.as_ptr(), out.as_mut_ptr().cast()) == 1 }
+}
+
+extern "C" {
+    // POSIX; the libc crate does not declare it.
+    fn inet_pton(af: libc::c_int, src: *const libc::c_char, dst: *mut libc::c_void) -> libc::c_int;
 }
 
 fn parse_port(p: &str) -> Result<u16, String> {
@@ -559,6 +576,13 @@ mod tests {
             }
         );
         assert_eq!(
+            parse("tcp:[::ffff:127.0.0.1]:80").unwrap(),
+            ProbeSpec::Tcp {
+                host: ip("::ffff:127.0.0.1"),
+                port: 80
+            }
+        );
+        assert_eq!(
             parse("tcp:LocalHost:1").unwrap(),
             ProbeSpec::Tcp {
                 host: Host::Localhost,
@@ -624,6 +648,9 @@ mod tests {
             "tcp:[::1]",
             "tcp:::1:80",
             "tcp:[db]:80",
+            "tcp:1.2.3:80",
+            "tcp:256.0.0.1:80",
+            "tcp:[1::2::3]:80",
             "http://example.com/",
             "http://127.0.0.1:0/",
             "http://127.0.0.1/a b",
