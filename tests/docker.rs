@@ -3,8 +3,9 @@
 //! `docker stop` took). The engine is the tests' own (see tests/dockerd/mod.rs): one dockerd per
 //! run of this file, shared by its tests, stopped on every exit path.
 //!
-//! Times: rinit's delays are short (1–3 s) and Docker's timeouts long (20–30 s), so a test tells
-//! rinit's SIGKILL from Docker's by the exit code and by a bound far below Docker's timeout.
+//! Times: rinit's delays are short (1–3 s) and Docker's timeouts long (10–30 s), so a test tells
+//! rinit's SIGKILL from Docker's by the exit code (Docker's kill gives 137) and by an upper bound
+//! just below Docker's timeout; the machine may be busy, so no tighter upper bound is asserted.
 //! Lower bounds (the pre-stop delay held SIGTERM) are measured on the boot clock that host and
 //! container share.
 
@@ -118,7 +119,7 @@ fn docker_stop_holds_term_for_the_delay_and_rinit_kills_stragglers_before_docker
     assert_eq!(code, 42, "the exit code is the app's\n{logs}");
     // Delay 2 s + grace 3 s; Docker's own SIGKILL would come at 30 s.
     assert!(
-        took >= Duration::from_millis(4500) && took < Duration::from_secs(20),
+        took >= Duration::from_millis(4500) && took < Duration::from_secs(29),
         "docker stop took {took:?}\n{logs}"
     );
 }
@@ -152,7 +153,7 @@ fn docker_stop_reaches_a_shell_entrypoints_background_jobs() {
     // The shell itself has no trap: SIGTERM ends it, and rinit passes that on.
     assert_eq!(code, 128 + libc::SIGTERM, "{logs}");
     assert!(
-        took < Duration::from_secs(8),
+        took < Duration::from_secs(10),
         "docker stop took {took:?}\n{logs}"
     );
 }
@@ -189,7 +190,7 @@ fn stopsignal_quit_is_forwarded_at_once_by_default() {
     );
     assert_eq!(code, 0, "{logs}");
     assert!(
-        took < Duration::from_secs(20),
+        took < Duration::from_secs(29),
         "docker stop took {took:?}\n{logs}"
     );
 }
@@ -233,7 +234,7 @@ fn stopsignal_quit_gets_the_delay_and_grace_period_with_rinit_stop_signals() {
     );
     assert_eq!(code, 0, "{logs}");
     assert!(
-        took >= Duration::from_millis(3500) && took < Duration::from_secs(20),
+        took >= Duration::from_millis(3500) && took < Duration::from_secs(29),
         "docker stop took {took:?}\n{logs}"
     );
 }
@@ -316,7 +317,7 @@ fn docker_exec_processes_are_stopped_too() {
     assert_eq!(code, 0, "{}", c.all_logs());
     // The one ignoring SIGTERM ended with the container, long before Docker's 30 s.
     assert!(
-        took < Duration::from_secs(15),
+        took < Duration::from_secs(29),
         "docker stop took {took:?}\n{}",
         c.all_logs()
     );
@@ -444,7 +445,8 @@ fn docker_run_init_runs_rinit_as_pid_1() {
     let (took, code) = c.stop(&[]);
     assert!(c.all_logs().contains("i got TERM"), "{}", c.all_logs());
     assert_eq!(code, 3, "{}", c.all_logs());
-    assert!(took < Duration::from_secs(8), "docker stop took {took:?}");
+    // Docker would have killed at 10 s: the exit code above (not 137) shows it did not.
+    assert!(took < Duration::from_secs(10), "docker stop took {took:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
