@@ -10,6 +10,7 @@ mod check;
 mod cli;
 mod cmdline;
 mod config;
+mod jobcontrol;
 mod logging;
 mod probe;
 mod procs;
@@ -68,6 +69,9 @@ fn pid1(args: Vec<std::ffi::OsString>) -> ! {
             log::warn!("cannot set the parent-death signal");
         }
     }
+
+    // Under dumb-init's name rinit keeps no directory busy (its processes keep theirs).
+    jobcontrol::leave_dir(&cfg);
 
     let code = supervisor::run(cfg, signals);
     std::process::exit(code);
