@@ -8,12 +8,13 @@
 //!   job stop; SIGCONT resumes rinit and is forwarded. When the main process is stopped by one of
 //!   them (the terminal sent it to the foreground group rinit gave away: Ctrl-Z), rinit stops
 //!   itself too, so that the shell does not wait forever.
-//! - dumb-init: rinit itself moves to `/` (it must not pin a mount); its processes start in the
-//!   directory rinit was started in.
+//! - rinit, dumb-init: rinit itself moves to `/` (it must not pin a mount); its processes start in
+//!   the directory rinit was started in. tini: rinit stays where it was started.
 //! - dumb-init, not PID 1, one main process: when it exits rinit exits at once; in setsid mode
 //!   (the default) its process group gets one SIGTERM first, with `-c` leftovers are left alone.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use log::debug;
 
@@ -44,15 +45,16 @@ pub fn default_rewrites(
     defaults.into_iter().chain(rules).collect()
 }
 
-/// The directory rinit was started in, when it leaves it (dumb-init's name).
+/// The directory rinit was started in, when it leaves it: under its own name and dumb-init's
+/// (tini stays where it was started).
 fn start_dir(p: Personality) -> Option<PathBuf> {
-    if p != Personality::DumbInit {
+    if p == Personality::Tini {
         return None;
     }
     std::env::current_dir().ok()
 }
 
-/// Under dumb-init's name, every process without `dir=` starts where rinit was started, and the
+/// Under rinit's and dumb-init's names, every process without `dir=` starts where rinit was started, and the
 /// relative paths rinit reads itself (`--watch`, `file:` probes) are made absolute from there.
 pub fn keep_dir<'a>(
     p: Personality,
@@ -71,13 +73,24 @@ pub fn keep_dir<'a>(
     }
 }
 
-/// Under dumb-init's name, rinit moves to `/` so that it keeps no mount busy.
+/// The directory rinit left for `/`, where its processes start (see `leave_dir`).
+static LEFT: OnceLock<PathBuf> = OnceLock::new();
+
+/// Under rinit's and dumb-init's names, rinit moves to `/` so that it keeps no mount busy.
 pub fn leave_dir(cfg: &Config) {
-    if start_dir(cfg.personality).is_some() {
+    if let Some(dir) = start_dir(cfg.personality) {
         if let Err(e) = std::env::set_current_dir("/") {
             debug!("cannot change to /: {e}");
+        } else {
+            let _ = LEFT.set(dir);
         }
     }
+}
+
+/// Where a process starts when its spec names no directory: the one rinit left (dumb-init's
+/// name), else rinit's own (`None`).
+pub fn child_dir() -> Option<&'static Path> {
+    LEFT.get().map(PathBuf::as_path)
 }
 
 /// After a batch of signals was handled (forwarded): dumb-init's job control.

@@ -269,4 +269,26 @@ mod tests {
         assert_eq!(r.apply(10), 0);
         assert_eq!(r.apply(1), 1);
     }
+
+    /// A real fault is not held in the signalfd: the kernel forces it through rinit's mask, so
+    /// a fault in rinit itself still ends it at once (by the signal, not by a queued read).
+    #[test]
+    fn a_real_fault_is_never_held() {
+        // SAFETY: the child makes only raw system calls, then faults; the parent waits for it.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            let held = Signals::block();
+            // SAFETY: deliberately a real SIGSEGV (a volatile read of unmapped address 16).
+            let _ = unsafe { std::ptr::read_volatile(16usize as *const u8) };
+            drop(held);
+            // SAFETY: only reached if the fault was held back.
+            unsafe { libc::_exit(0) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child forked above.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(libc::WIFSIGNALED(status), "status {status}");
+        assert_eq!(libc::WTERMSIG(status), libc::SIGSEGV);
+    }
 }
