@@ -497,3 +497,90 @@ fn working_directory_by_name() {
         );
     }
 }
+
+/// Drives an interactive bash on a pseudo-terminal: runs `LINK sh -c 'touch READY; exec sleep
+/// 100'`, presses Ctrl-Z once the sleep runs, then `fg` and Ctrl-C. Prints what it saw as
+/// `stopped`, `resumed`, `rc=N`; kills the whole session at the end, whatever happened.
+const CTRL_Z: &str = r#"
+import os, pty, select, signal, sys, time
+link, ready = sys.argv[1], sys.argv[2]
+pid, fd = pty.fork()
+if pid == 0:
+    os.environ["PS1"] = "PROMPT> "
+    os.execvp("bash", ["bash", "--norc", "--noprofile", "-i"])
+seen = b""
+def until(text, timeout=20):
+    global seen
+    end = time.time() + timeout
+    while text not in seen and time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                seen += os.read(fd, 4096)
+            except OSError:
+                break
+    found = text in seen
+    before = seen[:seen.find(text)] if found else b""
+    seen = seen[seen.find(text) + len(text):] if found else b""
+    return before if found else None
+try:
+    until(b"PROMPT> ")
+    os.write(fd, ("%s sh -c 'touch %s; exec sleep 100'\n" % (link, ready)).encode())
+    end = time.time() + 20
+    while not os.path.exists(ready) and time.time() < end:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    os.write(fd, b"\x1a")
+    if until(b"Stopped") is not None and until(b"PROMPT> ") is not None:
+        print("stopped", flush=True)
+        os.write(fd, b"fg\n")
+        if until(b"sleep 100") is not None:
+            time.sleep(0.3)
+            print("resumed", flush=True)
+            os.write(fd, b"\x03")
+            if until(b"PROMPT> ") is not None:
+                # Quoted so that the terminal's echo of the command does not match.
+                os.write(fd, b"echo r''c=$?\n")
+                if until(b"rc=") is not None:
+                    code = until(b"\n", 5) or b""
+                    print("rc=" + code.decode(errors="replace").strip(), flush=True)
+finally:
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                if os.getsid(int(p)) == pid:
+                    os.kill(int(p), signal.SIGKILL)
+            except OSError:
+                pass
+"#;
+
+/// Ctrl-Z at an interactive shell, with rinit named dumb-init running a program in the
+/// foreground: the shell gets its prompt back (rinit follows its child into the stop), `fg`
+/// resumes both, and Ctrl-C then ends the program (rinit exits 130 as the child died of SIGINT).
+#[test]
+fn dumb_init_ctrl_z_at_an_interactive_shell() {
+    if common::missing(&["bash", "python3"]) {
+        return;
+    }
+    let dir = Scratch::new("ctrl-z-pty");
+    let bin = dir.path.join("bin");
+    fs::create_dir_all(&bin).expect("bin dir");
+    let link = bin.join("dumb-init");
+    std::os::unix::fs::symlink(common::rinit(), &link).expect("symlink");
+    let mut words = common::runner();
+    words.push(link.to_string_lossy().into_owned());
+    fs::write(dir.path.join("ctrl_z.py"), CTRL_Z).expect("driver");
+    let out = Command::new("timeout")
+        .args(["60", "python3", &dir.file("ctrl_z.py"), &words.join(" ")])
+        .arg(dir.file("READY"))
+        .current_dir(&dir.path)
+        .output()
+        .expect("run the pty driver");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        ["stopped", "resumed", "rc=130"],
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
