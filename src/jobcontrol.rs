@@ -179,15 +179,17 @@ fn give_terminal_back(main: Option<i32>) {
 
 /// Under dumb-init's name and not PID 1, with only the main process: whether its exit ends the
 /// run at once (the caller records the code and leaves). In setsid mode, its process group gets
-/// one SIGTERM first; with `-c` whatever is left is left alone.
+/// one SIGTERM (after `-r`) first; with `-c` whatever is left is left alone.
 pub fn main_exit_ends_run(cfg: &Config, pid: i32) -> bool {
     let alone = cfg.procs.len() == 1 && cfg.procs[0].is_main();
     if cfg.personality != Personality::DumbInit || procs::is_pid1() || !alone {
         return false;
     }
-    if !cfg.single_child {
-        debug!("sending SIGTERM to process group {pid}");
-        signals::send(-pid, libc::SIGTERM);
+    // SIGTERM goes through `-r` like any forwarded signal (dumb-init does the same).
+    let term = cfg.rewrite.apply(libc::SIGTERM);
+    if !cfg.single_child && term != 0 {
+        debug!("sending {} to process group {pid}", signals::name(term));
+        signals::send(-pid, term);
     }
     true
 }

@@ -449,6 +449,26 @@ fn dumb_init_setsid_terms_the_group_and_does_not_wait() {
     assert!(!dir.lines("bg.sig").iter().any(|l| l == "cleanup"));
 }
 
+/// The one SIGTERM to the leftovers goes through `-r`, as every forwarded signal does.
+#[test]
+fn dumb_init_leftover_signal_is_rewritten() {
+    let dir = Scratch::new("dumb-left-r");
+    let script = leaves_a_recorder(&dir, "0");
+    let rinit = Named::start(
+        "dumb-init",
+        Mode::Plain,
+        &dir,
+        &["-r", "TERM:USR1", "sh", "-c", &script],
+        &[],
+    );
+    let (code, err) = rinit.finish(SECS(20));
+    assert_eq!(code, 3, "{err}");
+    let bg = Leftover(bg_pid(&dir));
+    dir.wait_for("bg.sig", 1, SECS(10));
+    assert_eq!(dir.signals("bg"), [libc::SIGUSR1]);
+    assert!(alive(bg.0));
+}
+
 /// As PID 1, dumb-init's name keeps rinit's graceful stop: leftovers get SIGTERM and finish
 /// their cleanup (they would die with PID 1 anyway).
 #[test]
