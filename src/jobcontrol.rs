@@ -54,8 +54,9 @@ fn start_dir(p: Personality) -> Option<PathBuf> {
     std::env::current_dir().ok()
 }
 
-/// Under rinit's and dumb-init's names, every process without `dir=` starts where rinit was started, and the
-/// relative paths rinit reads itself (`--watch`, `file:` probes) are made absolute from there.
+/// Under rinit's and dumb-init's names, every process without `dir=` starts where rinit was
+/// started, and the relative paths rinit reads itself (`--watch`, `file:` probes) are made
+/// absolute from there.
 pub fn keep_dir<'a>(
     p: Personality,
     specs: impl Iterator<Item = &'a mut ProcSpec>,
