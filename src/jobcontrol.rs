@@ -54,6 +54,13 @@ fn start_dir(p: Personality) -> Option<PathBuf> {
     std::env::current_dir().ok()
 }
 
+/// Under rinit's own name, a process with `user=` (or `--user`) and no `dir=` keeps rinit where
+/// it was started: it enters its directory with its own rights, and must not start failing
+/// because rinit moved. dumb-init's name has no users to worry about and always moves.
+fn stays_for<'a>(p: Personality, mut specs: impl Iterator<Item = &'a ProcSpec>) -> bool {
+    p == Personality::Rinit && specs.any(|s| s.opts.user.is_some() && s.opts.dir.is_none())
+}
+
 /// Under rinit's and dumb-init's names, every process without `dir=` starts where rinit was
 /// started, and the relative paths rinit reads itself (`--watch`, `file:` probes) are made
 /// absolute from there.
@@ -63,6 +70,10 @@ pub fn keep_dir<'a>(
     watches: &mut [Watch],
 ) {
     let Some(dir) = start_dir(p) else { return };
+    let specs: Vec<&mut ProcSpec> = specs.collect();
+    if stays_for(p, specs.iter().map(|s| &**s)) {
+        return;
+    }
     for spec in specs {
         spec.opts.dir.get_or_insert_with(|| dir.clone());
         if let Some(ProbeSpec::File(path)) = &mut spec.opts.ready {
@@ -79,6 +90,10 @@ static LEFT: OnceLock<PathBuf> = OnceLock::new();
 
 /// Under rinit's and dumb-init's names, rinit moves to `/` so that it keeps no mount busy.
 pub fn leave_dir(cfg: &Config) {
+    let specs = cfg.tasks.iter().chain(&cfg.procs).chain(&cfg.pre_stop);
+    if stays_for(cfg.personality, specs) {
+        return;
+    }
     if let Some(dir) = start_dir(cfg.personality) {
         if let Err(e) = std::env::set_current_dir("/") {
             debug!("cannot change to /: {e}");

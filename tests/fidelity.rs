@@ -518,6 +518,32 @@ fn working_directory_by_name() {
     }
 }
 
+/// Under rinit's own name, a process with a user and no `dir=` keeps rinit where it was
+/// started (the process enters its directory with its own rights: rinit must not move it).
+#[test]
+fn rinit_stays_for_a_process_with_a_user() {
+    let dir = Scratch::new("cwd-user");
+    let here = fs::canonicalize(&dir.path).expect("scratch");
+    let here = here.to_string_lossy();
+    let script = format!(
+        "readlink /proc/$PPID/cwd > {0}/rinit.cwd; pwd -P > {0}/child.cwd",
+        here
+    );
+    // SAFETY: getuid has no preconditions.
+    let me = unsafe { libc::getuid() }.to_string();
+    let rinit = Named::start(
+        "rinit",
+        Mode::Plain,
+        &dir,
+        &["--user", &me, "sh", "-c", &script],
+        &[],
+    );
+    let (code, err) = rinit.finish(SECS(20));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(dir.lines("child.cwd"), [here.to_string()]);
+    assert_eq!(dir.lines("rinit.cwd"), [here.to_string()]);
+}
+
 /// Drives an interactive bash on a pseudo-terminal: runs `LINK sh -c 'touch READY; exec sleep
 /// 100'`, presses Ctrl-Z once the sleep runs, then `fg` and Ctrl-C. Prints what it saw as
 /// `stopped`, `resumed`, `rc=N`; kills the whole session at the end, whatever happened.
