@@ -70,7 +70,7 @@ fn pid1(args: Vec<std::ffi::OsString>) -> ! {
         }
     }
 
-    // Under dumb-init's name rinit keeps no directory busy (its processes keep theirs).
+    // Under its own and dumb-init's names rinit keeps no mount busy (its processes keep their dir).
     jobcontrol::leave_dir(&cfg);
 
     let code = supervisor::run(cfg, signals);
