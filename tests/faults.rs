@@ -154,10 +154,10 @@ fn queued(fd: &impl AsRawFd) -> usize {
     n as usize
 }
 
-/// Waits until the pipe whose read end is `r` is full (nobody reads it).
-fn wait_full(r: &impl AsRawFd) {
+/// Waits until the pipe whose read end is `r` holds `bytes` (nobody reads it).
+fn wait_filled(r: &impl AsRawFd, bytes: usize) {
     let deadline = Instant::now() + SECS(20);
-    while queued(r) < 60_000 {
+    while queued(r) < bytes {
         assert!(Instant::now() < deadline, "the pipe never filled");
         thread::sleep(Duration::from_millis(5));
     }
@@ -189,7 +189,7 @@ fn a_stalled_stdout_with_long_lines_holds_no_stop() {
         Stdio::from(OwnedFd::from(w)),
     );
     let rinit = Started::new(cmd, err);
-    wait_full(&r);
+    wait_filled(&r, 60_000);
     let sent = Instant::now();
     rinit.kill(libc::SIGTERM);
     let (code, _, stderr) = rinit.finish(SECS(30));
@@ -222,7 +222,7 @@ fn b_final_flush_to_a_stalled_reader_ends() {
         Stdio::from(OwnedFd::from(w)),
     );
     let rinit = Started::new(cmd, err);
-    wait_full(&r);
+    wait_filled(&r, 60_000);
     rinit.kill(libc::SIGTERM);
     let (code, _, stderr) = rinit.finish(SECS(20));
     assert_eq!(code, 128 + libc::SIGTERM, "{stderr}");
@@ -259,7 +259,7 @@ fn c_nonblocking_shared_stdout_loses_nothing() {
         format!(
             "import os, time\n\
              while not os.path.exists('{nb}'):\n    time.sleep(0.01)\n\
-             for i in range(300):\n    print('%03d ' % i + 'y' * 1000, flush=True)\n"
+             for i in range(300):\n    print('%03d ' % i + 'y' * 5000, flush=True)\n"
         ),
     )
     .unwrap();
@@ -273,7 +273,7 @@ fn c_nonblocking_shared_stdout_loses_nothing() {
     let rinit = Started::new(cmd, err);
     dir.wait_for("nb", 0, SECS(20));
     // The pipe fills while nobody reads: rinit's writes meet EAGAIN-worthy back-pressure.
-    wait_full(&r);
+    wait_filled(&r, 30_000);
     let reader = thread::spawn(move || {
         let mut all = Vec::new();
         let _ = r.read_to_end(&mut all);
