@@ -405,6 +405,34 @@ fn f_no_proc_still_kills_after_grace() {
     assert_eq!(dir.signals("app"), [libc::SIGTERM]);
 }
 
+/// E without /proc: not PID 1 and no usable /proc (a tmpfs over it, in a mount namespace of
+/// its own): the stop and the SIGKILL still reach the process group rinit started.
+#[test]
+fn e_no_proc_not_pid1_reaches_own_groups() {
+    if missing(&["unshare", "python3", "sh", "mount"]) {
+        return;
+    }
+    let dir = Scratch::new("fault-e");
+    let script = format!(
+        "mount -t tmpfs none /proc && exec {} --grace-period 1s -- {} 10",
+        rinit_argv().join(" "),
+        dir.recorder("app")
+    );
+    let mut c = Command::new("unshare");
+    c.args(["--mount", "sh", "-c", &script]);
+    let (cmd, err) = in_dir(c, &dir, Stdio::null());
+    let rinit = Started::new(cmd, err);
+    dir.wait_for("app.ready", 0, SECS(20));
+    rinit.kill(libc::SIGTERM);
+    let (code, _, stderr) = rinit.finish(SECS(20));
+    assert_eq!(code, 128 + libc::SIGKILL, "{stderr}");
+    assert_eq!(dir.signals("app"), [libc::SIGTERM]);
+    assert!(
+        stderr.contains("grace period of 1s is over: killing the process groups"),
+        "{stderr}"
+    );
+}
+
 /// G: not PID 1, a TERM-ignoring process that keeps forking: SIGKILL passes repeat until
 /// nothing is left, and rinit exits.
 #[test]
