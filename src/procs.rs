@@ -80,6 +80,10 @@ pub struct Process {
     pub state: char,
     /// The command name, safe to print (control characters escaped).
     pub comm: String,
+    /// The pid in /proc's numbering, and the start time (clock ticks since boot): with the pid,
+    /// they tell this process from a later one that reuses its number.
+    seen: i32,
+    start: u64,
 }
 
 fn stat(pid: i32) -> Option<Process> {
@@ -95,11 +99,15 @@ fn stat(pid: i32) -> Option<Process> {
     let mut fields = text.get(close + 1..)?.split_whitespace();
     let state = fields.next()?.chars().next()?;
     let ppid = fields.next()?.parse().ok()?;
+    // starttime is field 22; ppid was field 4.
+    let start = fields.nth(17)?.parse().ok()?;
     Some(Process {
         pid,
         ppid,
         state,
         comm,
+        seen: pid,
+        start,
     })
 }
 
@@ -248,7 +256,7 @@ fn send_to(found: &Option<Vec<Process>>, signo: Signo) {
         signals::send(-1, signo);
     } else if let Some(found) = found {
         for p in found {
-            signals::send(p.pid, signo);
+            send_checked(p, signo);
         }
     } else {
         for g in started_groups() {
@@ -265,8 +273,36 @@ pub fn stop_everyone(signo: Signo) {
     let found = scan();
     send_to(&found, signo);
     for p in found.iter().flatten().filter(|p| p.state == 'T') {
-        signals::send(p.pid, libc::SIGCONT);
+        send_checked(p, libc::SIGCONT);
     }
+}
+
+/// Signals a process found in /proc only if it is still that process: a pidfd pins the pid,
+/// then /proc must show the same start time. A process that exited since the scan, and whose
+/// pid went to an unrelated process, is never signalled. (`kill` on kernels without pidfds.)
+fn send_checked(p: &Process, signo: Signo) {
+    // SAFETY: pidfd_open takes a pid and flags.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, p.pid, 0) } as i32;
+    if fd < 0 {
+        if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+            signals::send(p.pid, signo);
+        }
+        return;
+    }
+    if stat(p.seen).is_some_and(|now| now.start == p.start) {
+        // SAFETY: a pidfd rinit owns; no siginfo.
+        unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                fd,
+                signo,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+    }
+    // SAFETY: closing the pidfd opened above.
+    unsafe { libc::close(fd) };
 }
 
 /// SIGCONT to one process if it is stopped (see [`stop_everyone`]).
@@ -360,6 +396,21 @@ mod tests {
         let v = view().expect("a procfs on /proc");
         assert_eq!(v.depth, 0);
         assert_eq!(v.me, std::process::id() as i32);
+    }
+
+    #[test]
+    fn a_reused_pid_is_not_signalled() {
+        use std::os::unix::process::ExitStatusExt;
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let mut p = stat(child.id() as i32).unwrap();
+        p.start += 1; // As if the pid now belonged to a later process.
+        send_checked(&p, libc::SIGTERM);
+        p.start -= 1;
+        send_checked(&p, libc::SIGKILL);
+        assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
     }
 
     #[test]
