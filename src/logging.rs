@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use log::{Level, LevelFilter, Metadata, Record};
 
-use crate::config::{Config, LogFormat};
+use crate::config::{self, Config, LogFormat};
 use crate::relay::{self, Stream};
 
 static JSON: AtomicBool = AtomicBool::new(false);
@@ -84,11 +84,6 @@ fn level_name(level: Level) -> &'static str {
     }
 }
 
-/// The name rinit was invoked under, as its log lines start.
-fn prog_name(_cfg: &Config) -> &'static str {
-    "rinit"
-}
-
 pub fn init(cfg: &Config) {
     let json = cfg.log_format == LogFormat::Json;
     JSON.store(json, Ordering::Relaxed);
@@ -103,7 +98,7 @@ pub fn init(cfg: &Config) {
     }
     let max = filters.iter().map(|f| f.1).fold(default, Ord::max);
     let logger = Box::leak(Box::new(Logger {
-        prog: prog_name(cfg),
+        prog: config::prog_name(cfg.personality),
         json,
         default,
         filters,
