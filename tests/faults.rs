@@ -120,6 +120,19 @@ impl Started {
     }
 }
 
+impl Drop for Started {
+    /// A test that failed half-way leaves nothing running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            for p in descendants(self.child.id() as i32).into_iter().rev() {
+                // SAFETY: plain kill(2) on the test's own processes.
+                unsafe { libc::kill(p, libc::SIGKILL) };
+            }
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn pid1_command(extra: &[&str]) -> Command {
     let mut c = Command::new("unshare");
     c.args(["--pid", "--fork", "--mount-proc"])
@@ -230,6 +243,31 @@ fn b_final_flush_to_a_stalled_reader_ends() {
         stderr.contains("bytes of output: stdout not writable"),
         "{stderr}"
     );
+    drop(r);
+}
+
+/// B on stderr: rinit's own log shares the stalled stderr with relayed lines; neither holds
+/// PID 1 (each log line is queued or dropped, never written with a blocking write).
+#[test]
+fn b_stalled_stderr_holds_neither_log_nor_stop() {
+    if missing(&["unshare", "sh", "yes"]) {
+        return;
+    }
+    let dir = Scratch::new("fault-b2");
+    let (r, w) = std::io::pipe().unwrap();
+    let mut c = pid1_command(&["-v", "-v", "--prefix", "--run", "w: sh -c 'yes >&2'"]);
+    c.current_dir(&dir.path)
+        .env_remove("RINIT_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(OwnedFd::from(w)));
+    let rinit = Started::new(c, dir.file("none"));
+    // rinit's first log line has a pipe page of its own: the pipe is full below 64 KiB.
+    wait_filled(&r, 50_000);
+    rinit.kill(libc::SIGTERM);
+    let (code, took, _) = rinit.finish(SECS(20));
+    assert_eq!(code, 128 + libc::SIGTERM);
+    assert!(took < SECS(15), "{took:?}");
     drop(r);
 }
 
