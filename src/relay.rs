@@ -287,7 +287,7 @@ impl Relay {
 
     pub fn ready(&mut self, slot: Slot) {
         match slot {
-            Slot::Input(i) => self.read(i, false),
+            Slot::Input(i) => self.read(i),
             Slot::Output(s) => {
                 if let Some(mut sinks) = sinks() {
                     sinks[s as usize].push();
@@ -298,22 +298,21 @@ impl Relay {
 
     /// Reads what the pipe holds (one buffer's worth) and passes on every complete line, and
     /// each LINE_LIMIT piece of a longer one; at end of file, also the last partial line, and
-    /// closes the pipe. `give_up` closes the pipe as if at its end.
-    fn read(&mut self, index: usize, give_up: bool) {
+    /// closes the pipe.
+    fn read(&mut self, index: usize) {
         let Some(Some(input)) = self.inputs.get_mut(index) else {
             return;
         };
         let mut buf = [0u8; 16 * 1024];
-        let eof = give_up
-            || match nix::unistd::read(&input.fd, &mut buf) {
-                Ok(0) => true,
-                Ok(n) => {
-                    input.partial.extend_from_slice(&buf[..n]);
-                    false
-                }
-                Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => return,
-                Err(_) => true,
-            };
+        let eof = match nix::unistd::read(&input.fd, &mut buf) {
+            Ok(0) => true,
+            Ok(n) => {
+                input.partial.extend_from_slice(&buf[..n]);
+                false
+            }
+            Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => return,
+            Err(_) => true,
+        };
         let mut out = Vec::new();
         let mut start = 0;
         loop {
