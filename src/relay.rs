@@ -68,7 +68,9 @@ enum Kind {
 struct Sink {
     fd: RawFd,
     kind: Kind,
+    /// Bytes to write are `queue[head..]`; written ones are dropped from the front in bulk.
     queue: Vec<u8>,
+    head: usize,
     /// The reader went away (EPIPE) or the descriptor failed: discard from now on.
     broken: bool,
     /// Bytes discarded (broken, full, or left at exit).
@@ -81,6 +83,7 @@ impl Sink {
             fd,
             kind: Kind::Unopened,
             queue: Vec::new(),
+            head: 0,
             broken: false,
             dropped: 0,
         }
@@ -107,18 +110,18 @@ impl Sink {
     }
 
     fn pending(&self) -> bool {
-        !self.broken && !self.queue.is_empty()
+        !self.broken && self.queued() > 0
     }
 
     fn has_room(&self) -> bool {
-        self.broken || self.queue.len() < QUEUE_LIMIT
+        self.broken || self.queued() < QUEUE_LIMIT
     }
 
     /// Queues whole lines, or counts them as dropped when the sink is broken or, with
     /// `limit`, too full.
     fn put(&mut self, lines: &[u8], limit: Option<usize>) {
         self.open();
-        if self.broken || limit.is_some_and(|l| self.queue.len() + lines.len() > l) {
+        if self.broken || limit.is_some_and(|l| self.queued() + lines.len() > l) {
             self.dropped += lines.len() as u64;
         } else {
             self.queue.extend_from_slice(lines);
@@ -128,9 +131,11 @@ impl Sink {
 
     /// Writes from the head of the queue as long as that cannot block.
     fn push(&mut self) {
-        while self.pending() {
-            let head = &self.queue[..self.queue.len().min(PIPE_BUF)];
-            let len = if head.len() < self.queue.len() {
+        let mut done = self.head;
+        while !self.broken && done < self.queue.len() {
+            let rest = &self.queue[done..];
+            let head = &rest[..rest.len().min(PIPE_BUF)];
+            let len = if head.len() < rest.len() {
                 head.iter()
                     .rposition(|&b| b == b'\n')
                     .map_or(head.len(), |i| i + 1)
@@ -138,9 +143,9 @@ impl Sink {
                 head.len()
             };
             if self.kind == Kind::Shared && !writable_now(self.fd) {
-                return;
+                break;
             }
-            let ptr = self.queue.as_ptr().cast();
+            let ptr = rest.as_ptr().cast();
             // SAFETY: `len` bytes of the queue are valid for reads.
             let n = unsafe {
                 match self.kind {
@@ -151,20 +156,41 @@ impl Sink {
                 }
             };
             if n > 0 {
-                self.queue.drain(..n as usize);
+                done += n as usize;
                 continue;
             }
             match std::io::Error::last_os_error().raw_os_error() {
-                _ if n == 0 => return,
+                _ if n == 0 => break,
                 Some(libc::EINTR) => {}
-                Some(libc::EAGAIN) => return,
+                Some(libc::EAGAIN) => break,
                 _ => {
                     self.broken = true;
-                    self.dropped += self.queue.len() as u64;
+                    self.dropped += (self.queue.len() - done) as u64;
                     self.queue = Vec::new();
+                    self.head = 0;
+                    return;
                 }
             }
         }
+        self.head = done;
+        if self.head == self.queue.len() {
+            self.queue.clear();
+            self.head = 0;
+        } else if self.head >= QUEUE_LIMIT / 2 {
+            self.queue.drain(..self.head);
+            self.head = 0;
+        }
+    }
+
+    fn queued(&self) -> usize {
+        self.queue.len() - self.head
+    }
+
+    /// Counts what is still queued as dropped.
+    fn discard(&mut self) {
+        self.dropped += self.queued() as u64;
+        self.queue.clear();
+        self.head = 0;
     }
 }
 
@@ -313,7 +339,9 @@ impl Relay {
             Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => return,
             Err(_) => true,
         };
-        let mut out = Vec::new();
+        let Some(mut sinks) = sinks() else { return };
+        let sink = &mut sinks[input.stream as usize];
+        sink.open();
         let mut start = 0;
         loop {
             let rest = &input.partial[start..];
@@ -324,18 +352,19 @@ impl Relay {
                 _ if eof && !rest.is_empty() => (rest, rest.len()),
                 _ => break,
             };
-            logging::relayed_line(&mut out, &input.name, input.stream, line);
+            if sink.broken {
+                sink.dropped += used as u64;
+            } else {
+                // Straight into the queue: no copy, no allocation per read.
+                logging::relayed_line(&mut sink.queue, &input.name, input.stream, line);
+            }
             start += used;
         }
         input.partial.drain(..start);
-        let stream = input.stream;
+        sink.push();
+        drop(sinks);
         if eof {
             self.inputs[index] = None;
-        }
-        if !out.is_empty() {
-            if let Some(mut sinks) = sinks() {
-                sinks[stream as usize].put(&out, None);
-            }
         }
     }
 
@@ -387,8 +416,7 @@ impl Relay {
         let mut report = Vec::new();
         for stream in [Stream::Stdout, Stream::Stderr] {
             let sink = &mut sinks[stream as usize];
-            sink.dropped += sink.queue.len() as u64;
-            sink.queue.clear();
+            sink.discard();
             if sink.dropped > 0 {
                 let why = if sink.broken {
                     "closed"
@@ -440,9 +468,9 @@ mod tests {
         s.put(&many, None);
         assert!(s.pending());
         assert!(!s.broken);
-        assert!(s.queue.len() < many.len());
+        assert!(s.queued() < many.len());
         // Whole lines only reached the pipe.
-        let written = many.len() - s.queue.len();
+        let written = many.len() - s.queued();
         assert_eq!(written % 1001, 0);
         drop(r);
         s.push();
