@@ -378,12 +378,29 @@ pub fn give_up(why: &str) -> ! {
 }
 
 /// The event loop's poll failed (EINVAL once RLIMIT_NOFILE is below the poll set): said once;
-/// the loop then waits on its signals alone, so that stops and deadlines still happen.
+/// the loop then polls its signals first and only as many descriptors as the limit allows
+/// ([`poll_limit`]), so that stops and deadlines still happen.
 pub fn poll_failed(e: nix::errno::Errno) {
     static SAID: AtomicBool = AtomicBool::new(false);
     if !SAID.swap(true, Ordering::Relaxed) {
-        log::error!("poll failed: {e}; waiting on signals only from now on (output may stall)");
+        log::error!("poll failed: {e}; polling fewer descriptors (output may be delayed)");
     }
+}
+
+/// How many of `wanted` descriptors one poll may watch under RLIMIT_NOFILE now; at least one
+/// (the signals).
+pub fn poll_limit(wanted: usize) -> usize {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills one rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
+        return 1;
+    }
+    wanted
+        .min(usize::try_from(rl.rlim_cur).unwrap_or(usize::MAX))
+        .max(1)
 }
 
 #[cfg(test)]

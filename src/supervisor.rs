@@ -180,9 +180,9 @@ impl Supervisor {
             Err(nix::errno::Errno::EINTR) => return (Vec::new(), Vec::new()),
             Err(e) => {
                 // harden (fault I): a poll set the kernel refuses (EINVAL under a lowered
-                // RLIMIT_NOFILE): wait on the signals alone; if even that fails, end cleanly.
+                // RLIMIT_NOFILE): the signals and what the limit allows; else end cleanly.
                 procs::poll_failed(e);
-                fds.truncate(1);
+                fds.truncate(procs::poll_limit(fds.len()));
                 match ppoll(&mut fds, timeout.map(TimeSpec::from_duration), None) {
                     Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                     Err(e) => procs::give_up(&format!("poll failed: {e}")),
