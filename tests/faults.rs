@@ -7,7 +7,7 @@ mod common;
 
 use std::fs;
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -159,19 +159,19 @@ fn in_dir(mut c: Command, dir: &Scratch, stdout: Stdio) -> (Command, String) {
     (c, err)
 }
 
-/// Bytes waiting in a pipe.
-fn queued(fd: &impl AsRawFd) -> usize {
-    let mut n: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one int.
-    unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
-    n as usize
-}
-
-/// Waits until the pipe whose read end is `r` holds `bytes` (nobody reads it).
-fn wait_filled(r: &impl AsRawFd, bytes: usize) {
+/// Waits until a process under rinit is blocked writing to its pipe: rinit has stopped reading
+/// it, which it does only once its output queue is full, so rinit's stdout (or stderr) is
+/// stalled and rinit holds all it can.
+fn wait_writer_blocked(rinit: &Started) {
     let deadline = Instant::now() + SECS(20);
-    while queued(r) < bytes {
-        assert!(Instant::now() < deadline, "the pipe never filled");
+    loop {
+        let blocked = descendants(rinit.pid).into_iter().skip(1).any(|p| {
+            fs::read_to_string(format!("/proc/{p}/wchan")).is_ok_and(|w| w.contains("pipe_write"))
+        });
+        if blocked {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no writer ever blocked");
         thread::sleep(Duration::from_millis(5));
     }
 }
@@ -190,7 +190,7 @@ fn a_stalled_stdout_with_long_lines_holds_no_stop() {
         &script,
         "import signal, sys, time\n\
          signal.signal(signal.SIGTERM, signal.SIG_IGN)\n\
-         for i in range(10):\n    print('x' * 20000, flush=True)\n\
+         for i in range(30):\n    print('x' * 20000, flush=True)\n\
          time.sleep(3600)\n",
     )
     .unwrap();
@@ -202,7 +202,7 @@ fn a_stalled_stdout_with_long_lines_holds_no_stop() {
         Stdio::from(OwnedFd::from(w)),
     );
     let rinit = Started::new(cmd, err);
-    wait_filled(&r, 60_000);
+    wait_writer_blocked(&rinit);
     let sent = Instant::now();
     rinit.kill(libc::SIGTERM);
     let (code, _, stderr) = rinit.finish(SECS(30));
@@ -235,7 +235,7 @@ fn b_final_flush_to_a_stalled_reader_ends() {
         Stdio::from(OwnedFd::from(w)),
     );
     let rinit = Started::new(cmd, err);
-    wait_filled(&r, 60_000);
+    wait_writer_blocked(&rinit);
     rinit.kill(libc::SIGTERM);
     let (code, _, stderr) = rinit.finish(SECS(20));
     assert_eq!(code, 128 + libc::SIGTERM, "{stderr}");
@@ -262,8 +262,7 @@ fn b_stalled_stderr_holds_neither_log_nor_stop() {
         .stdout(Stdio::null())
         .stderr(Stdio::from(OwnedFd::from(w)));
     let rinit = Started::new(c, dir.file("none"));
-    // rinit's first log line has a pipe page of its own: the pipe is full below 64 KiB.
-    wait_filled(&r, 50_000);
+    wait_writer_blocked(&rinit);
     rinit.kill(libc::SIGTERM);
     let (code, took, _) = rinit.finish(SECS(20));
     assert_eq!(code, 128 + libc::SIGTERM);
@@ -310,8 +309,8 @@ fn c_nonblocking_shared_stdout_loses_nothing() {
     );
     let rinit = Started::new(cmd, err);
     dir.wait_for("nb", 0, SECS(20));
-    // The pipe fills while nobody reads: rinit's writes meet EAGAIN-worthy back-pressure.
-    wait_filled(&r, 30_000);
+    // Nobody reads: the pipe fills, then rinit's queue, then its writer blocks.
+    wait_writer_blocked(&rinit);
     let reader = thread::spawn(move || {
         let mut all = Vec::new();
         let _ = r.read_to_end(&mut all);
