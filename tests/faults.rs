@@ -408,8 +408,10 @@ fn m_grace_message_lists_only_own_processes() {
         .lines()
         .find(|l| l.contains("grace period of 1s is over"))
         .unwrap_or_else(|| panic!("no grace line:\n{stderr}"));
+    // One process, the recorder (pid 2, or 3 under qemu, whose thread took 2).
+    let listed = line.split("killing ").nth(1).unwrap_or_default();
     assert!(
-        line.ends_with("killing 2 (python3)"),
+        !listed.contains(", ") && listed.ends_with(" (python3)"),
         "lists other processes: {line}"
     );
 }
@@ -475,6 +477,11 @@ fn e_no_proc_not_pid1_reaches_own_groups() {
 #[test]
 fn g_forker_is_killed_to_the_last_child() {
     if missing(&["python3"]) {
+        return;
+    }
+    if !common::runner().is_empty() {
+        // qemu-user refuses PR_SET_CHILD_SUBREAPER: the forker's orphans never come to rinit.
+        eprintln!("skipped: no child subreaper under {:?}", common::runner());
         return;
     }
     let dir = Scratch::new("fault-g");
