@@ -59,7 +59,7 @@ impl Started {
         let child = cmd.spawn().expect("start");
         let bin = rinit_argv().last().cloned().unwrap();
         let term = 1u64 << (libc::SIGTERM - 1);
-        let deadline = Instant::now() + SECS(20);
+        let deadline = Instant::now() + SECS(60);
         let pid = loop {
             let found = descendants(child.id() as i32).into_iter().find(|&p| {
                 let argv = fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
@@ -163,7 +163,7 @@ fn in_dir(mut c: Command, dir: &Scratch, stdout: Stdio) -> (Command, String) {
 /// it, which it does only once its output queue is full, so rinit's stdout (or stderr) is
 /// stalled and rinit holds all it can.
 fn wait_writer_blocked(rinit: &Started) {
-    let deadline = Instant::now() + SECS(20);
+    let deadline = Instant::now() + SECS(60);
     loop {
         let blocked = descendants(rinit.pid).into_iter().skip(1).any(|p| {
             fs::read_to_string(format!("/proc/{p}/wchan")).is_ok_and(|w| w.contains("pipe_write"))
@@ -205,10 +205,10 @@ fn a_stalled_stdout_with_long_lines_holds_no_stop() {
     wait_writer_blocked(&rinit);
     let sent = Instant::now();
     rinit.kill(libc::SIGTERM);
-    let (code, _, stderr) = rinit.finish(SECS(30));
+    let (code, _, stderr) = rinit.finish(SECS(60));
     let took = sent.elapsed();
     assert_eq!(code, 128 + libc::SIGKILL, "{stderr}");
-    assert!(took < SECS(7), "stop took {took:?}; stderr:\n{stderr}");
+    assert!(took < SECS(15), "stop took {took:?}; stderr:\n{stderr}");
     assert!(
         stderr.contains("grace period of 2s is over: killing"),
         "{stderr}"
@@ -237,7 +237,7 @@ fn b_final_flush_to_a_stalled_reader_ends() {
     let rinit = Started::new(cmd, err);
     wait_writer_blocked(&rinit);
     rinit.kill(libc::SIGTERM);
-    let (code, _, stderr) = rinit.finish(SECS(20));
+    let (code, _, stderr) = rinit.finish(SECS(60));
     assert_eq!(code, 128 + libc::SIGTERM, "{stderr}");
     assert!(
         stderr.contains("bytes of output: stdout not writable"),
@@ -264,9 +264,9 @@ fn b_stalled_stderr_holds_neither_log_nor_stop() {
     let rinit = Started::new(c, dir.file("none"));
     wait_writer_blocked(&rinit);
     rinit.kill(libc::SIGTERM);
-    let (code, took, _) = rinit.finish(SECS(20));
+    let (code, took, _) = rinit.finish(SECS(60));
     assert_eq!(code, 128 + libc::SIGTERM);
-    assert!(took < SECS(15), "{took:?}");
+    assert!(took < SECS(20), "{took:?}");
     drop(r);
 }
 
@@ -308,7 +308,7 @@ fn c_nonblocking_shared_stdout_loses_nothing() {
         Stdio::from(OwnedFd::from(w)),
     );
     let rinit = Started::new(cmd, err);
-    dir.wait_for("nb", 0, SECS(20));
+    dir.wait_for("nb", 0, SECS(60));
     // Nobody reads: the pipe fills, then rinit's queue, then its writer blocks.
     wait_writer_blocked(&rinit);
     let reader = thread::spawn(move || {
@@ -316,7 +316,7 @@ fn c_nonblocking_shared_stdout_loses_nothing() {
         let _ = r.read_to_end(&mut all);
         all
     });
-    let (code, _, stderr) = rinit.finish(SECS(30));
+    let (code, _, stderr) = rinit.finish(SECS(60));
     let out = String::from_utf8_lossy(&reader.join().unwrap()).into_owned();
     let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("w | ")).collect();
     assert_eq!(lines.len(), 300, "stderr:\n{stderr}");
@@ -353,14 +353,14 @@ fn d_e_foreign_proc_signals_only_own_descendants() {
     let (cmd, err) = in_dir(c, &dir, Stdio::null());
     let started = Started::new(cmd, err);
     for i in 0..8 {
-        dir.wait_for(&format!("decoy{i}.ready"), 0, SECS(20));
+        dir.wait_for(&format!("decoy{i}.ready"), 0, SECS(60));
     }
-    dir.wait_for("app.ready", 0, SECS(20));
+    dir.wait_for("app.ready", 0, SECS(60));
     started.kill(libc::SIGTERM);
-    dir.wait_for("app.sig", 1, SECS(10));
+    dir.wait_for("app.sig", 1, SECS(60));
     assert_eq!(dir.signals("app"), [libc::SIGTERM]);
     // rinit exits once its child did: then only the decoys are left in the namespace.
-    let deadline = Instant::now() + SECS(10);
+    let deadline = Instant::now() + SECS(60);
     while fs::metadata(format!("/proc/{}", started.pid)).is_ok_and(|_| {
         fs::read_to_string(format!("/proc/{}/stat", started.pid)).is_ok_and(|s| !s.contains(") Z"))
     }) {
@@ -380,7 +380,7 @@ fn d_e_foreign_proc_signals_only_own_descendants() {
     for p in sh {
         unsafe { libc::kill(p, libc::SIGKILL) };
     }
-    let _ = started.finish(SECS(10));
+    let _ = started.finish(SECS(60));
 }
 
 /// M: PID 1 with the host's /proc (no `--mount-proc`): the grace message lists rinit's own
@@ -400,9 +400,9 @@ fn m_grace_message_lists_only_own_processes() {
         .arg("10");
     let (cmd, err) = in_dir(c, &dir, Stdio::null());
     let rinit = Started::new(cmd, err);
-    dir.wait_for("app.ready", 0, SECS(20));
+    dir.wait_for("app.ready", 0, SECS(60));
     rinit.kill(libc::SIGTERM);
-    let (code, _, stderr) = rinit.finish(SECS(20));
+    let (code, _, stderr) = rinit.finish(SECS(60));
     assert_eq!(code, 128 + libc::SIGKILL, "{stderr}");
     let line = stderr
         .lines()
@@ -433,9 +433,9 @@ fn f_no_proc_still_kills_after_grace() {
     c.args(["--pid", "--fork", "--mount", "sh", "-c", &script]);
     let (cmd, err) = in_dir(c, &dir, Stdio::null());
     let rinit = Started::new(cmd, err);
-    dir.wait_for("app.ready", 0, SECS(20));
+    dir.wait_for("app.ready", 0, SECS(60));
     rinit.kill(libc::SIGTERM);
-    let (code, _, stderr) = rinit.finish(SECS(20));
+    let (code, _, stderr) = rinit.finish(SECS(60));
     assert_eq!(code, 128 + libc::SIGKILL, "{stderr}");
     assert!(
         stderr.contains("grace period of 1s is over: killing every process left"),
@@ -461,9 +461,9 @@ fn e_no_proc_not_pid1_reaches_own_groups() {
     c.args(["--mount", "sh", "-c", &script]);
     let (cmd, err) = in_dir(c, &dir, Stdio::null());
     let rinit = Started::new(cmd, err);
-    dir.wait_for("app.ready", 0, SECS(20));
+    dir.wait_for("app.ready", 0, SECS(60));
     rinit.kill(libc::SIGTERM);
-    let (code, _, stderr) = rinit.finish(SECS(20));
+    let (code, _, stderr) = rinit.finish(SECS(60));
     assert_eq!(code, 128 + libc::SIGKILL, "{stderr}");
     assert_eq!(dir.signals("app"), [libc::SIGTERM]);
     assert!(
@@ -505,10 +505,10 @@ fn g_forker_is_killed_to_the_last_child() {
     c.args(["--grace-period", "500ms", "--", "python3", &script]);
     let (cmd, err) = in_dir(c, &dir, Stdio::null());
     let rinit = Started::new(cmd, err);
-    dir.wait_for("forker.ready", 0, SECS(20));
+    dir.wait_for("forker.ready", 0, SECS(60));
     rinit.kill(libc::SIGTERM);
     let pid = rinit.pid;
-    let (code, _, stderr) = rinit.finish(SECS(20));
+    let (code, _, stderr) = rinit.finish(SECS(60));
     assert_eq!(code, 128 + libc::SIGKILL, "{stderr}");
     // Nothing of rinit's is left behind (its orphans would have gone to the host's init).
     let left: Vec<i32> = fs::read_dir("/proc")
@@ -540,7 +540,7 @@ fn i_lowered_nofile_limit_neither_spins_nor_hangs() {
         Stdio::null(),
     );
     let rinit = Started::new(cmd, err);
-    dir.wait_for("app.ready", 0, SECS(20));
+    dir.wait_for("app.ready", 0, SECS(60));
     let pid = rinit.pid.to_string();
     let ok = Command::new("prlimit")
         .args(["--pid", &pid, "--nofile=2:2"])
@@ -548,7 +548,7 @@ fn i_lowered_nofile_limit_neither_spins_nor_hangs() {
         .unwrap();
     assert!(ok.success());
     rinit.kill(libc::SIGTERM);
-    let (code, _, stderr) = rinit.finish(SECS(20));
+    let (code, _, stderr) = rinit.finish(SECS(60));
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(dir.signals("app"), [libc::SIGTERM]);
     assert!(stderr.len() < 10_000, "log flood: {} bytes", stderr.len());

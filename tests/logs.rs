@@ -80,7 +80,7 @@ fn json_lines(extra: &[&str]) {
     let run = format!("app: python3 {}", dir.file("gen.py"));
     let mut args = vec!["--log-format", "json", "--run", &run];
     args.extend_from_slice(extra);
-    let o = Run::start(Mode::Pid1, &dir, &args).finish(Duration::from_secs(30));
+    let o = Run::start(Mode::Pid1, &dir, &args).finish(Duration::from_secs(60));
     assert_eq!(o.code, 0, "{}", o.stderr);
     let out = objects(&dir, &o.stdout);
     let relayed: Vec<&Vec<String>> = out.iter().filter(|v| v[1] == "app").collect();
@@ -124,7 +124,7 @@ fn json_from_the_environment_for_errors_too() {
         &["--run", "x: /nonexistent/program"],
         &[("RINIT_LOG_FORMAT", "json")],
     )
-    .finish(Duration::from_secs(30));
+    .finish(Duration::from_secs(60));
     assert_eq!(o.code, 127, "{}", o.stderr);
     let err = objects(&dir, &o.stderr);
     assert!(
