@@ -65,6 +65,10 @@ pub fn spawn(argv: &[OsString], opts: &Options) -> Result<Spawned, SpawnError> {
 
     let mut cmd = Command::new(program);
     cmd.args(&argv[1..]).process_group(0);
+    // fidelity: rinit may have moved to `/` (jobcontrol::leave_dir); processes start where it was.
+    if let Some(dir) = crate::jobcontrol::child_dir() {
+        cmd.current_dir(dir);
+    }
     let mut read_ends = None;
     if opts.capture {
         let (out_r, out_w) = output_pipe().map_err(failed)?;

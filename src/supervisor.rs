@@ -10,6 +10,7 @@ use nix::poll::{ppoll, PollFd, PollFlags};
 use nix::sys::time::TimeSpec;
 
 use crate::config::{Config, ProcSpec, RestartPolicy};
+use crate::jobcontrol;
 use crate::procs;
 use crate::reaper::{self, Status};
 use crate::relay::{Relay, Slot, Stream};
@@ -141,11 +142,18 @@ impl Supervisor {
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(Instant::now()));
             let (signals, ready) = self.wait(timeout);
-            for signo in signals {
+            for &signo in &signals {
                 if signo != libc::SIGCHLD {
                     self.on_signal(signo);
                 }
             }
+            // fidelity: dumb-init's job control (suspend, resume) after forwarding.
+            let main = self
+                .procs
+                .iter()
+                .find(|p| p.spec.is_main())
+                .and_then(|p| p.pid);
+            jobcontrol::after_signals(&self.cfg, &signals, main, self.tty);
             self.reap();
             for slot in ready {
                 self.relay.ready(slot);
@@ -374,6 +382,13 @@ impl Supervisor {
         let now = Instant::now();
         for (pid, status) in reaped.exits {
             if let Some(i) = self.procs.iter().position(|p| p.pid == Some(pid)) {
+                // fidelity: under dumb-init's name (not PID 1) the main exit ends the run.
+                if jobcontrol::main_exit_ends_run(&self.cfg, pid) {
+                    self.procs[i].pid = None;
+                    self.exit_code.get_or_insert(status.code());
+                    self.none_left = true;
+                    continue;
+                }
                 let uptime = now.duration_since(self.procs[i].started);
                 self.procs[i].pid = None;
                 self.supervised_exit(i, status, uptime);
