@@ -91,6 +91,7 @@ pub fn spawn(argv: &[OsString], opts: &Options) -> Result<Spawned, SpawnError> {
         });
     }
     let child = cmd.spawn().map_err(failed)?;
+    crate::procs::track(child.id() as i32);
     // Dropping `cmd` closes rinit's copies of the pipes' write ends.
     drop(cmd);
     Ok(Spawned {

@@ -187,8 +187,14 @@ impl Supervisor {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => return (Vec::new(), Vec::new()),
             Err(e) => {
-                error!("poll failed: {e}");
-                return (Vec::new(), Vec::new());
+                // harden (fault I): a poll set the kernel refuses (EINVAL under a lowered
+                // RLIMIT_NOFILE): the signals and what the limit allows; else end cleanly.
+                procs::poll_failed(e);
+                fds.truncate(procs::poll_limit(fds.len()));
+                match ppoll(&mut fds, timeout.map(TimeSpec::from_duration), None) {
+                    Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                    Err(e) => procs::give_up(&format!("poll failed: {e}")),
+                }
             }
         }
         let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
@@ -463,23 +469,11 @@ impl Supervisor {
             }
         } else if st.delay_until.is_some_and(|t| now >= t) {
             self.release_stop();
-        } else if !st.killed && st.grace_until.is_some_and(|t| now >= t) {
+        } else if !self.none_left && st.grace_until.is_some_and(|t| now >= t) {
+            // harden (faults F, G): a SIGKILL pass at the deadline, then one after each
+            // wake-up (reaped first) while anything is left; procs bounds and words them.
             st.killed = true;
-            let left: Vec<_> = procs::everyone()
-                .into_iter()
-                .filter(|p| p.state != 'Z')
-                .collect();
-            if !left.is_empty() {
-                let names: Vec<String> = left
-                    .iter()
-                    .map(|p| format!("{} ({})", p.pid, p.comm))
-                    .collect();
-                warn!(
-                    "grace period of {grace} is over: killing {}",
-                    names.join(", ")
-                );
-                procs::signal_everyone(libc::SIGKILL);
-            }
+            procs::kill_pass(&grace);
         }
     }
 }
