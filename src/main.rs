@@ -10,6 +10,7 @@ mod check;
 mod cli;
 mod cmdline;
 mod config;
+mod lifecycle;
 mod logging;
 mod probe;
 mod procs;
@@ -18,8 +19,10 @@ mod relay;
 mod restart;
 mod signals;
 mod spawn;
+mod stop;
 mod supervisor;
 mod users;
+mod watch;
 
 use std::io::Write;
 
