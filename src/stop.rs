@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::config::StopOrder;
-use crate::signals::Signo;
+use crate::signals::{self, Signo};
 
 /// What the stop sequence needs from the supervisor.
 pub trait World {
@@ -124,6 +124,11 @@ impl Stop {
         if self.params.pre_stop_delay.is_zero() {
             self.release(w, now);
         } else {
+            log::info!(
+                "pre-stop delay: holding {} for {}",
+                signals::name(self.signal),
+                humantime::format_duration(self.params.pre_stop_delay)
+            );
             self.phase = Phase::Delay {
                 until: now + self.params.pre_stop_delay,
             };
@@ -133,6 +138,12 @@ impl Stop {
     /// Sends the stop signal (all at once, or the first in reverse order) and starts the grace
     /// period.
     fn release(&mut self, w: &mut dyn World, now: Instant) {
+        if matches!(self.phase, Phase::Delay { .. }) {
+            log::info!(
+                "pre-stop delay over: forwarding {}",
+                signals::name(self.signal)
+            );
+        }
         self.grace_until = Some(now + self.params.grace_period);
         match self.params.order {
             StopOrder::Parallel => {
