@@ -233,9 +233,7 @@ impl Proc {
         let State::Running { .. } = self.state else {
             return None;
         };
-        let Some(spec) = self.spec.opts.ready.as_ref() else {
-            return None;
-        };
+        let spec = self.spec.opts.ready.as_ref()?;
         let Readiness::Pending {
             since,
             attempt,
