@@ -308,7 +308,10 @@ impl Supervisor {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let stop = self.stop.as_ref().and_then(Stop::deadline);
+        // Once a stop began, only its own deadlines count: no restart, probe or file signal.
+        if let Some(st) = &self.stop {
+            return st.deadline();
+        }
         let procs = self.procs.iter().filter_map(|p| {
             [p.deadline(), p.ready_deadline(self.cfg.ready_timeout)]
                 .into_iter()
@@ -316,7 +319,7 @@ impl Supervisor {
                 .min()
         });
         let files = self.watcher.as_ref().and_then(Watcher::deadline);
-        stop.into_iter().chain(procs).chain(files).min()
+        procs.chain(files).min()
     }
 
     fn on_signal(&mut self, signo: Signo) {

@@ -261,9 +261,11 @@ fn reverse_stop_order_within_one_grace_period() {
     let dir = Scratch::new("reverse");
     let a = format!("a: {}", recorder_with(&dir, "a", "15", 0.4));
     let b = format!("b: {}", recorder_with(&dir, "b", "15", 0.4));
-    let main = recorder_with(&dir, "main", "15", 0.4);
+    let mut main = dir.recorder_argv("main");
+    main.extend(["15".to_string(), "0.4".to_string()]);
     let mut args = vec!["--stop-order", "reverse", "--grace-period", "8s"];
-    args.extend(["--run", &a, "--run", &b, "--", "sh", "-c", &main]);
+    args.extend(["--run", &a, "--run", &b, "--"]);
+    args.extend(main.iter().map(String::as_str));
     let rinit = Run::start(Mode::Pid1, &dir, &args);
     for n in ["a", "b", "main"] {
         dir.wait_for(&format!("{n}.ready"), 0, SECS(20));
@@ -433,21 +435,11 @@ fn a_missing_dir_is_126() {
 #[test]
 fn stop_signals_quit_gets_the_delay() {
     let dir = Scratch::new("stop-signals");
-    let main = recorder_with(&dir, "app", "3", 0.0);
-    let rinit = Run::start(
-        Mode::Pid1,
-        &dir,
-        &[
-            "--stop-signals",
-            "QUIT",
-            "--pre-stop-delay",
-            "1s",
-            "--",
-            "sh",
-            "-c",
-            &main,
-        ],
-    );
+    let mut args = vec!["--stop-signals", "QUIT", "--pre-stop-delay", "1s", "--"];
+    let mut main = dir.recorder_argv("app");
+    main.push("3".to_string());
+    args.extend(main.iter().map(String::as_str));
+    let rinit = Run::start(Mode::Pid1, &dir, &args);
     dir.wait_for("app.ready", 0, SECS(20));
     rinit.kill(libc::SIGTERM);
     dir.wait_for("app.sig", 1, SECS(10));
