@@ -176,9 +176,10 @@ impl Stop {
                 continue;
             }
             let left = grace_until.saturating_duration_since(now);
+            let still = queue.iter().filter(|j| alive.contains(j)).count() as u32 + 1;
             let share = match w.grace_of(i) {
                 Some(g) => g,
-                None => left / (queue.len() as u32 + 1),
+                None => left / still,
             };
             *current = Some((i, (now + share).min(grace_until)));
             w.stop_one(i, self.signal);

@@ -577,3 +577,36 @@ fn idle_with_watch_and_satisfied_probe_sleeps() {
     let o = rinit.finish(SECS(20));
     assert_eq!(o.code, 0, "{}", o.stderr);
 }
+
+/// `ready=tcp:`: the process after it starts only once the port accepts connections.
+#[test]
+fn a_tcp_probe_gates_the_next_process() {
+    let dir = Scratch::new("tcp-ready");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let server = dir.file("server.py");
+    fs::write(
+        &server,
+        format!(
+            "import socket, time\ntime.sleep(0.5)\ns = socket.socket()\n\
+             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+             s.bind(('127.0.0.1', {port}))\ns.listen(8)\nopen('{up}', 'w').close()\n\
+             while True:\n    c, _ = s.accept()\n    c.close()\n",
+            up = dir.file("up")
+        ),
+    )
+    .unwrap();
+    let srv = format!("srv,ready=tcp:127.0.0.1:{port}: python3 {server}");
+    let main = format!("[ -e {} ] && touch {}", dir.file("up"), dir.file("saw"));
+    let o =
+        Run::start(Mode::Pid1, &dir, &["--run", &srv, "--", "sh", "-c", &main]).finish(SECS(30));
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(
+        dir.exists("saw"),
+        "main started before the port was open: {}",
+        o.stderr
+    );
+    assert!(o.stderr.contains("rinit: srv ready after"), "{}", o.stderr);
+}
