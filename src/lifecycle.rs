@@ -53,8 +53,8 @@ pub enum Readiness {
 pub enum Exit {
     /// Restarts after this delay.
     Restart(Duration),
-    /// Too many restarts: rinit gives up and stops everything.
-    GaveUp,
+    /// Too many restarts: rinit gives up on it; then as `exit=` says (stop everything, or not).
+    GaveUp(ExitAction),
     /// Not restarted: stops everything (`exit=stop`).
     Stop,
     /// Not restarted, and nothing else stops (`exit=ignore`).
@@ -129,7 +129,7 @@ impl Proc {
                 return Exit::Restart(delay);
             }
             self.state = State::Done(status);
-            return Exit::GaveUp;
+            return Exit::GaveUp(self.spec.opts.exit);
         }
         self.state = State::Done(status);
         match self.spec.opts.exit {

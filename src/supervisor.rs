@@ -12,7 +12,7 @@ use log::{debug, error, info, log, warn, Level};
 use nix::poll::{ppoll, PollFd, PollFlags};
 use nix::sys::time::TimeSpec;
 
-use crate::config::{Config, LogFormat, ProcSpec, Role};
+use crate::config::{Config, ExitAction, LogFormat, ProcSpec, Role};
 use crate::lifecycle::{Exit, Proc, State};
 use crate::procs;
 use crate::reaper::{self, Status};
@@ -471,14 +471,15 @@ impl Supervisor {
             self.with_stop(|st, w| st.process_exited(i, w, now));
             return;
         }
-        match self.procs[i].exited(status, now, self.cfg.restart) {
+        let outcome = self.procs[i].exited(status, now, self.cfg.restart);
+        match outcome {
             Exit::Restart(delay) => {
                 info!(
                     "{name} {status}; restarting in {}",
                     humantime::format_duration(delay)
                 );
             }
-            Exit::GaveUp => {
+            Exit::GaveUp(ExitAction::Stop) => {
                 warn!("{name} {status}; giving up after 10 restarts within 5 minutes");
                 self.exit_code.get_or_insert(status.code());
                 self.begin_stop_after_exit();
@@ -488,8 +489,12 @@ impl Supervisor {
                 self.exit_code.get_or_insert(status.code());
                 self.begin_stop_after_exit();
             }
-            Exit::Ignore => {
-                log!(level, "{name} {status} (exit=ignore)");
+            Exit::Ignore | Exit::GaveUp(ExitAction::Ignore) => {
+                if matches!(outcome, Exit::GaveUp(_)) {
+                    warn!("{name} {status}; giving up after 10 restarts within 5 minutes (exit=ignore)");
+                } else {
+                    log!(level, "{name} {status} (exit=ignore)");
+                }
                 self.record_exit(i, status);
                 if self.nothing_supervised_left() {
                     debug!("no supervised process left");
@@ -502,7 +507,7 @@ impl Supervisor {
     /// The run's code: the first exit, except that an `exit=ignore` process's exit only counts
     /// when no other decides it.
     fn record_exit(&mut self, i: usize, status: Status) {
-        if self.procs[i].spec.opts.exit == crate::config::ExitAction::Ignore {
+        if self.procs[i].spec.opts.exit == ExitAction::Ignore {
             if !status.success() {
                 self.ignored_code.get_or_insert(status.code());
             }
