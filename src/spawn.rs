@@ -151,9 +151,11 @@ pub fn spawn(spec: &ProcSpec, opts: &Options) -> Result<Spawned, SpawnError> {
             }
             if let Some((uid, gid, groups)) = &ids {
                 // Supplementary groups first, then the group, then the user: each needs root.
-                if libc::setgroups(groups.len(), groups.as_ptr()) != 0
-                    || libc::setgid(*gid) != 0
-                    || libc::setuid(*uid) != 0
+                // Raw system calls: libc's wrappers may synchronise threads (musl), which is no
+                // business of a freshly forked child.
+                if libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) != 0
+                    || libc::syscall(libc::SYS_setgid, *gid) != 0
+                    || libc::syscall(libc::SYS_setuid, *uid) != 0
                 {
                     return Err(io::Error::last_os_error());
                 }

@@ -475,13 +475,17 @@ fn configmap_data_swap_sends_one_signal_per_burst() {
         symlink(v, cm.join("..data_tmp")).unwrap();
         fs::rename(cm.join("..data_tmp"), cm.join("..data")).unwrap();
     };
+    // The file (through its symlink) for web, the mount directory for other.
     let watch = format!("HUP:web={}", cm.join("app.conf").display());
+    let watch_dir = format!("USR2:other={}", cm.display());
     let web = format!("web: {}", dir.recorder("web"));
     let other = format!("other: {}", dir.recorder("other"));
     let rinit = Run::start(
         Mode::Pid1,
         &dir,
-        &["--watch", &watch, "--run", &web, "--run", &other],
+        &[
+            "--watch", &watch, "--watch", &watch_dir, "--run", &web, "--run", &other,
+        ],
     );
     dir.wait_for("web.ready", 0, SECS(20));
     dir.wait_for("other.ready", 0, SECS(20));
@@ -507,7 +511,12 @@ fn configmap_data_swap_sends_one_signal_per_burst() {
         "{}",
         o.stderr
     );
-    assert_eq!(dir.signals("other"), [libc::SIGTERM], "{}", o.stderr);
+    assert_eq!(
+        dir.signals("other"),
+        [libc::SIGUSR2, libc::SIGUSR2, libc::SIGTERM],
+        "{}",
+        o.stderr
+    );
     assert_eq!(o.code, 0, "{}", o.stderr);
 }
 
