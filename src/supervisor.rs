@@ -440,7 +440,12 @@ impl Supervisor {
 
     fn task_exited(&mut self, status: Status) {
         let level = self.lifecycle_level();
-        let name = self.tasks.specs[self.tasks.next].name.clone();
+        let name = self
+            .tasks
+            .specs
+            .get(self.tasks.next)
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
         self.tasks.pid = None;
         if self.stop.is_some() {
             log!(level, "task {name} {status}");
