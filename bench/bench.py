@@ -9,8 +9,10 @@ Every workload runs the init as PID 1 of a fresh PID namespace
 (`unshare --pid --fork --mount-proc INIT COMMAND`), the way a container runtime starts it.
 The inits are invoked as `tini --`, `tini-static --`, `dumb-init`, `catatonit --` and `rinit --`.
 Missing peers are installed with `apt-get install -y tini dumb-init catatonit` (only when one is
-missing, and the script says so); rinit is taken from target/x86_64-unknown-linux-gnu/release/rinit
-and built with `cargo build --release` when that file does not exist (or always, with --build).
+missing, and the script says so); rinit is the shipped build, target/x86_64-unknown-linux-musl/
+release/rinit, built with `cargo build --release --target x86_64-unknown-linux-musl` when that
+file does not exist (or always, with --build). `--also NAME=PATH` adds another rinit build as a
+column (e.g. `--also rinit-glibc=target/x86_64-unknown-linux-gnu/release/rinit`).
 An init that is missing, cannot be installed or built, or fails to run `/bin/true`, loses its
 column and the output says why.
 
@@ -79,7 +81,8 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RINIT_DEFAULT = os.path.join(REPO, "target", "x86_64-unknown-linux-gnu", "release", "rinit")
+MUSL = "x86_64-unknown-linux-musl"
+RINIT_DEFAULT = os.path.join(REPO, "target", MUSL, "release", "rinit")
 UNSHARE = ["unshare", "--pid", "--fork", "--mount-proc"]
 
 # name, words before the command (argv[0] resolved later), Debian package providing it
@@ -92,8 +95,8 @@ PEERS = [
 ALL_NAMES = [p[0] for p in PEERS] + ["rinit"]
 
 # Repetitions: startup rounds, SIGTERM rounds, storm repetitions, orphans per storm, idle seconds
-NORMAL = dict(startup=400, sigterm=50, storm=7, orphans=10000, idle=5.0)
-QUICK = dict(startup=100, sigterm=12, storm=1, orphans=10000, idle=5.0)
+NORMAL = dict(startup=400, rss=21, sigterm=50, storm=7, orphans=10000, idle=5.0)
+QUICK = dict(startup=100, rss=15, sigterm=15, storm=1, orphans=10000, idle=5.0)
 
 # The SIGTERM child: prints "ready", waits in sigsuspend(), its handler records CLOCK_MONOTONIC,
 # then it prints "got NS" and exits 0. SIGTERM stays blocked except inside sigsuspend(), so the
@@ -188,8 +191,9 @@ def find_rinit(path, build, notes):
                 return None
         else:
             why = "--build given" if build else f"{os.path.relpath(path, REPO)} not found"
-            log(f"rinit: {why}; running cargo build --release")
-            r = subprocess.run(["cargo", "build", "--release"], cwd=REPO, stdout=sys.stderr)
+            log(f"rinit: {why}; running cargo build --release --target {MUSL}")
+            r = subprocess.run(["cargo", "build", "--release", "--target", MUSL], cwd=REPO,
+                               stdout=sys.stderr)
             if r.returncode != 0 or not os.path.exists(path):
                 notes.append("rinit: cargo build --release failed; skipped")
                 return None
@@ -316,8 +320,20 @@ class LineReader:
 # Measurements
 
 
+def spread(xs):
+    """(median, 25th percentile, 75th percentile) of the values that are numbers."""
+    xs = sorted(x for x in xs if not math.isnan(x))
+    if not xs:
+        return NAN, NAN, NAN
+    if len(xs) < 4:
+        return statistics.median(xs), xs[0], xs[-1]
+    q = statistics.quantiles(xs, n=4)
+    return statistics.median(xs), q[0], q[2]
+
+
 def measure_startup(inits, rounds):
-    """Median wall time (ms) of `INIT /bin/true` minus that of bare `/bin/true`, all in unshare."""
+    """Wall time (ms) of `INIT /bin/true` minus the median of bare `/bin/true`, all in unshare:
+    (median, p25, p75) per init over interleaved rounds."""
     argvs = [["/bin/true"]] + [i.argv + ["/bin/true"] for i in inits]
     times = [[] for _ in argvs]
     order = list(range(len(argvs)))
@@ -329,11 +345,52 @@ def measure_startup(inits, rounds):
             subprocess.run(UNSHARE + argvs[k], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             times[k].append(time.perf_counter() - t)
     base = statistics.median(times[0])
-    return {i.name: (statistics.median(t) - base) * 1000 for i, t in zip(inits, times[1:])}
+    return {i.name: spread([(x - base) * 1000 for x in t]) for i, t in zip(inits, times[1:])}
+
+
+def wait_forked(pid, timeout=5.0):
+    """Waits until the init `pid` has a child (it has started its command)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                if f.read().split():
+                    return True
+        except FileNotFoundError:
+            return False
+        time.sleep(0.002)
+    return False
+
+
+def measure_rss(inits, rounds):
+    """Idle RSS (KiB) of each init with `sleep` as its child: (median, p25, p75) over
+    interleaved rounds, each a fresh start."""
+    res = {i.name: [] for i in inits}
+    order = list(inits)
+    rng = random.Random(4)
+    for _ in range(rounds):
+        rng.shuffle(order)
+        for i in order:
+            p = subprocess.Popen(UNSHARE + i.argv + ["sleep", "30"], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+            pid = init_pid_of(p.pid)
+            try:
+                if pid and wait_forked(pid):
+                    time.sleep(0.05)  # let the init reach its wait
+                    res[i.name].append(float(status_fields(pid, ("VmRSS",))["VmRSS"]))
+                else:
+                    res[i.name].append(NAN)
+            except FileNotFoundError:
+                res[i.name].append(NAN)
+            finally:
+                kill_quietly(pid)
+                kill_quietly(p.pid)
+                p.wait()
+    return {n: spread(v) for n, v in res.items()}
 
 
 def measure_idle(inits, seconds):
-    """Idle RSS (KiB) and wake-ups per second of every init, all idling side by side."""
+    """Wake-ups per second of every init, all idling side by side; also their RSS (KiB)."""
     procs = {}
     try:
         for i in inits:
@@ -363,6 +420,20 @@ def measure_idle(inits, seconds):
             kill_quietly(pid)
             kill_quietly(p.pid)
             p.wait()
+
+
+def rinit_scenarios(rinit, tmp):
+    """rinit idling in the states that could tempt an init to poll: a `--watch` in place, and
+    a `ready=` probe that was satisfied at start. Both must show 0 wake-ups."""
+    conf = os.path.join(tmp, "conf")
+    os.makedirs(conf, exist_ok=True)
+    ready = os.path.join(tmp, "ready")
+    open(ready, "w").close()
+    path = rinit.argv[0]
+    return [
+        Init("rinit --watch", [path, "--watch", f"HUP={conf}", "--"]),
+        Init("rinit ready=", [path, "--run", f"app,ready=file:{ready}: sleep 100", "--"]),
+    ]
 
 
 def sigterm_once(init, child):
@@ -469,7 +540,9 @@ def main():
     ap.add_argument("--only", metavar="NAMES",
                     help="comma-separated subset of: " + ",".join(ALL_NAMES))
     ap.add_argument("--rinit", metavar="PATH", default=RINIT_DEFAULT,
-                    help="rinit binary (default: target/x86_64-unknown-linux-gnu/release/rinit)")
+                    help="rinit binary (default: target/x86_64-unknown-linux-musl/release/rinit)")
+    ap.add_argument("--also", metavar="NAME=PATH", action="append", default=[],
+                    help="another rinit build to measure as its own column (repeatable)")
     ap.add_argument("--build", action="store_true",
                     help="run cargo build --release even if the rinit binary exists")
     ap.add_argument("--json", metavar="FILE", help="also write the raw figures to FILE")
@@ -495,6 +568,11 @@ def main():
         r = find_rinit(args.rinit, args.build, notes)
         if r:
             inits.append(r)
+    for extra in args.also:
+        name, _, path = extra.partition("=")
+        if not path or not os.path.exists(path):
+            ap.error(f"--also {extra}: want NAME=PATH of an existing binary")
+        inits.append(Init(name, [os.path.abspath(path), "--"]))
     inits = sanity_check(inits, notes)
     for n in notes:
         log("note: " + n)
@@ -520,12 +598,25 @@ def main():
             fig[i.name]["version"] = version_of(i)
 
         log(f"  startup: {reps['startup']} interleaved rounds")
-        for n, v in measure_startup(inits, reps["startup"]).items():
-            fig[n]["startup_ms"] = v
+        for n, (med, lo, hi) in measure_startup(inits, reps["startup"]).items():
+            fig[n]["startup_ms"], fig[n]["startup_ms_spread"] = med, (lo, hi)
 
-        log(f"  idle: {reps['idle']:g} s, all inits side by side")
-        for n, (rss, wk) in measure_idle(inits, reps["idle"]).items():
-            fig[n]["idle_rss_kib"], fig[n]["idle_wakeups_per_s"] = rss, wk
+        log(f"  idle RSS: {reps['rss']} interleaved rounds")
+        for n, (med, lo, hi) in measure_rss(inits, reps["rss"]).items():
+            fig[n]["idle_rss_kib"], fig[n]["idle_rss_kib_spread"] = med, (lo, hi)
+
+        scenarios = []
+        rinit_init = next((i for i in inits if i.name == "rinit"), None)
+        if rinit_init:
+            scenarios = sanity_check(rinit_scenarios(rinit_init, tmp), notes)
+        log(f"  idle wake-ups: {reps['idle']:g} s, all inits side by side"
+            + (f", with {', '.join(i.name for i in scenarios)}" if scenarios else ""))
+        for n, (rss, wk) in measure_idle(inits + scenarios, reps["idle"]).items():
+            if n not in fig:
+                fig[n] = {}
+            fig[n]["idle_wakeups_per_s"] = wk
+            if n in [i.name for i in scenarios]:
+                fig[n]["idle_rss_kib"] = rss
 
         log(f"  SIGTERM: {reps['sigterm']} interleaved rounds")
         for n, (lat, ex, lost) in measure_sigterm(inits, child, reps["sigterm"]).items():
@@ -544,7 +635,7 @@ def main():
     rows = [
         ("size_kib", "binary size, KiB", 0),
         ("startup_ms", f"startup overhead of `INIT /bin/true`, ms (median of {reps['startup']})", 2),
-        ("idle_rss_kib", "idle RSS, KiB", 0),
+        ("idle_rss_kib", f"idle RSS, KiB (median of {reps['rss']})", 0),
         ("idle_wakeups_per_s", f"idle wake-ups per second (over {reps['idle']:g} s)", 2),
         ("sigterm_to_handler_us", f"SIGTERM → child's handler, µs (median of {reps['sigterm']})", 1),
         ("sigterm_to_exit_ms", "SIGTERM → init exit, ms (median)", 2),
@@ -558,16 +649,32 @@ def main():
     print(f"\nrinit benchmark, {time.strftime('%Y-%m-%d %H:%M')}, Linux {platform.release()}, "
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, "
           f"{'quick' if args.quick else 'normal'} run, {time.monotonic() - started:.0f} s\n")
+    def cell(n, key, digits):
+        v = fmt(fig[n].get(key, NAN), digits)
+        lo_hi = fig[n].get(key + "_spread")
+        if lo_hi and v != "n/a":
+            v += f" ({fmt(lo_hi[0], digits)}–{fmt(lo_hi[1], digits)})"
+        return v
+
+    print("Cells: median (25th–75th percentile) where a figure is repeated.\n")
     print("| figure | " + " | ".join(names) + " |")
     print("|---|" + "---:|" * len(names))
     print("| version | " + " | ".join(str(fig[n]["version"]) for n in names) + " |")
     print("| linkage | " + " | ".join({True: "static", False: "dynamic", None: "?"}[fig[n]["static"]]
                                       for n in names) + " |")
     for key, label, digits in rows:
-        print(f"| {label} | " + " | ".join(fmt(fig[n][key], digits) for n in names) + " |")
+        print(f"| {label} | " + " | ".join(cell(n, key, digits) for n in names) + " |")
+
+    extra = [n for n in fig if n not in names]
+    if extra:
+        print("\n| rinit idling with | idle wake-ups per second | idle RSS, KiB |")
+        print("|---|---:|---:|")
+        for n in extra:
+            print(f"| `{n}` | {fmt(fig[n].get('idle_wakeups_per_s', NAN), 2)} | "
+                  f"{fmt(fig[n].get('idle_rss_kib', NAN), 0)} |")
 
     if "rinit" in fig and len(names) > 1:
-        peers = [n for n in names if n != "rinit"]
+        peers = [n for n in names if not n.startswith("rinit")]
         print("\n| rinit / best peer (same run; < 1: rinit better) | best peer | ratio |")
         print("|---|---|---:|")
         for key, label, _ in rows:

@@ -29,6 +29,16 @@ pub enum Personality {
     DumbInit,
 }
 
+/// The name rinit speaks as in its error and log lines: `rinit`, `tini` (also for `tini-static`
+/// and `docker-init`) or `dumb-init`.
+pub fn prog_name(p: Personality) -> &'static str {
+    match p {
+        Personality::Rinit => "rinit",
+        Personality::Tini => "tini",
+        Personality::DumbInit => "dumb-init",
+    }
+}
+
 /// `exit=`: what happens when a `--run` process exits for good.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ExitAction {

@@ -40,6 +40,10 @@ pub extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> l
 fn pid1(args: Vec<std::ffi::OsString>) -> ! {
     // Descriptors 0-2 must exist before rinit opens any of its own.
     procs::ensure_stdio();
+    // `--check PROBE...` (a HEALTHCHECK): runs the probes, starts nothing, exits 0 or 1.
+    if let Some((probes, timeout)) = cli::check_request(&args) {
+        std::process::exit(check::run(&probes, timeout));
+    }
     // Then block the signals rinit handles: as PID 1 a signal whose action is the
     // default is dropped by the kernel, and one sent before the child exists must wait for it.
     let signals = match signals::Signals::block() {
