@@ -619,3 +619,40 @@ fn a_tcp_probe_gates_the_next_process() {
     );
     assert!(o.stderr.contains("rinit: srv ready after"), "{}", o.stderr);
 }
+
+/// `--log-format json` relays tasks, `--run` processes and the main COMMAND (no terminal here),
+/// so that stdout carries JSON lines only.
+#[test]
+fn json_logs_capture_every_process() {
+    let dir = Scratch::new("json");
+    let o = Run::start(
+        Mode::Pid1,
+        &dir,
+        &[
+            "--log-format",
+            "json",
+            "--task",
+            "t: echo from-task",
+            "--run",
+            "r,exit=ignore: echo from-run",
+            "--",
+            "sh",
+            "-c",
+            "sleep 0.2; echo from-main",
+        ],
+    )
+    .finish(SECS(20));
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    for (name, msg) in [("t", "from-task"), ("r", "from-run"), ("sh", "from-main")] {
+        assert!(
+            lines.iter().any(|l| l.starts_with('{')
+                && l.contains(&format!("\"name\":\"{name}\""))
+                && l.contains("\"stream\":\"stdout\"")
+                && l.contains(&format!("\"msg\":\"{msg}\""))),
+            "no JSON line for {name}: {}",
+            o.stdout
+        );
+    }
+    assert!(lines.iter().all(|l| l.starts_with('{')), "{}", o.stdout);
+}
