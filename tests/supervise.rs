@@ -656,3 +656,19 @@ fn json_logs_capture_every_process() {
     }
     assert!(lines.iter().all(|l| l.starts_with('{')), "{}", o.stdout);
 }
+
+/// `ready='exec:...'`: the command's exit 0 is readiness; its exits are never supervised exits.
+#[test]
+fn an_exec_probe_gates_the_next_process() {
+    let dir = Scratch::new("exec-ready");
+    let up = dir.file("up");
+    let srv =
+        format!("srv,ready='exec:test -e {up}': sh -c 'sleep 0.5; touch {up}; exec sleep 1000'");
+    let main = format!("[ -e {up} ] && touch {}", dir.file("saw"));
+    let o =
+        Run::start(Mode::Pid1, &dir, &["--run", &srv, "--", "sh", "-c", &main]).finish(SECS(30));
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(dir.exists("saw"), "main started too early: {}", o.stderr);
+    assert!(o.stderr.contains("rinit: srv ready after"), "{}", o.stderr);
+    assert!(!o.stderr.contains("test exited"), "{}", o.stderr);
+}
