@@ -52,7 +52,7 @@ fn a_failing_task_ends_the_run_with_its_code() {
             "--task", &t1, "--task", &t2, "--task", &t3, "--run", &run, "--", "sh", "-c", &main,
         ],
     );
-    let o = rinit.finish(SECS(20));
+    let o = rinit.finish(SECS(60));
     assert_eq!(o.code, 3, "{}", o.stderr);
     assert_eq!(dir.lines("order"), ["t1", "t2"], "{}", o.stderr);
     assert!(o.stderr.contains("t2 exited with code 3"), "{}", o.stderr);
@@ -67,7 +67,7 @@ fn a_task_killed_by_a_signal_gives_128_plus_n() {
         &dir,
         &["--task", "sh -c 'kill -USR1 $$'", "--", "touch", "main"],
     );
-    let o = rinit.finish(SECS(20));
+    let o = rinit.finish(SECS(60));
     assert_eq!(o.code, 128 + libc::SIGUSR1, "{}", o.stderr);
     assert!(!dir.exists("main"), "nothing starts after a failed task");
 }
@@ -101,7 +101,7 @@ fn tasks_run_first_and_their_daemons_are_stopped_with_the_rest() {
             &main,
         ],
     );
-    let o = rinit.finish(SECS(30));
+    let o = rinit.finish(SECS(60));
     assert_eq!(o.code, 4, "{}", o.stderr);
     assert_eq!(dir.lines("order"), ["t1", "t2", "main"], "{}", o.stderr);
     assert_eq!(dir.signals("daemon"), [libc::SIGTERM], "{}", o.stderr);
@@ -131,10 +131,10 @@ fn a_stop_during_tasks_skips_the_pre_stop_delay() {
             "main",
         ],
     );
-    dir.wait_for("t.ready", 0, SECS(20));
+    dir.wait_for("t.ready", 0, SECS(60));
     let sent = Instant::now();
     rinit.kill(libc::SIGTERM);
-    let o = rinit.finish(SECS(20));
+    let o = rinit.finish(SECS(60));
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert_eq!(dir.signals("t"), [libc::SIGTERM], "{}", o.stderr);
     assert!(sent.elapsed() < SECS(5), "no delay: {:?}", sent.elapsed());
@@ -182,7 +182,7 @@ fn a_dependency_chain_of_three_starts_in_order() {
         &dir,
         &["--run", &a, "--run", &b, "--", "sh", "-c", &c],
     );
-    let o = rinit.finish(SECS(30));
+    let o = rinit.finish(SECS(60));
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(
         dir.exists("b.saw"),
@@ -219,7 +219,7 @@ fn a_probe_that_times_out_ends_the_run_with_1() {
         &dir,
         &["--ready-timeout", "1s", "--run", &db, "--", "touch", "main"],
     );
-    let o = rinit.finish(SECS(30));
+    let o = rinit.finish(SECS(60));
     assert_eq!(o.code, 1, "{}", o.stderr);
     assert!(
         o.stderr.contains("db was not ready after 1s"),
@@ -250,7 +250,7 @@ fn a_probe_timeout_is_remapped_by_e() {
             "true",
         ],
     )
-    .finish(SECS(30));
+    .finish(SECS(60));
     assert_eq!(o.code, 0, "{}", o.stderr);
 }
 
@@ -268,11 +268,11 @@ fn reverse_stop_order_within_one_grace_period() {
     args.extend(main.iter().map(String::as_str));
     let rinit = Run::start(Mode::Pid1, &dir, &args);
     for n in ["a", "b", "main"] {
-        dir.wait_for(&format!("{n}.ready"), 0, SECS(20));
+        dir.wait_for(&format!("{n}.ready"), 0, SECS(60));
     }
     let sent = now_since_epoch();
     rinit.kill(libc::SIGTERM);
-    let o = rinit.finish(SECS(30));
+    let o = rinit.finish(SECS(60));
     assert_eq!(o.code, 0, "{}", o.stderr);
     let t = |n| {
         dir.signal_time(n, libc::SIGTERM)
@@ -313,10 +313,10 @@ fn reverse_stop_order_kills_a_stuck_process_after_its_grace() {
             &b,
         ],
     );
-    dir.wait_for("a.ready", 0, SECS(20));
-    dir.wait_for("b.ready", 0, SECS(20));
+    dir.wait_for("a.ready", 0, SECS(60));
+    dir.wait_for("b.ready", 0, SECS(60));
     rinit.kill(libc::SIGTERM);
-    let o = rinit.finish(SECS(30));
+    let o = rinit.finish(SECS(60));
     let tb = dir.signal_time("b", libc::SIGTERM).expect("b got SIGTERM");
     let ta = dir.signal_time("a", libc::SIGTERM).expect("a got SIGTERM");
     assert!(ta >= tb + MS(900), "a {:?} after b", ta - tb);
@@ -337,10 +337,10 @@ fn stop_signal_per_process() {
     let a = format!("a,stop=QUIT: {}", recorder_with(&dir, "a", "3", 0.0));
     let b = format!("b: {}", dir.recorder("b"));
     let rinit = Run::start(Mode::Pid1, &dir, &["--run", &a, "--run", &b]);
-    dir.wait_for("a.ready", 0, SECS(20));
-    dir.wait_for("b.ready", 0, SECS(20));
+    dir.wait_for("a.ready", 0, SECS(60));
+    dir.wait_for("b.ready", 0, SECS(60));
     rinit.kill(libc::SIGTERM);
-    let o = rinit.finish(SECS(20));
+    let o = rinit.finish(SECS(60));
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert_eq!(dir.signals("a"), [libc::SIGQUIT], "{}", o.stderr);
     assert_eq!(dir.signals("b"), [libc::SIGTERM], "{}", o.stderr);
@@ -351,7 +351,7 @@ fn stop_signal_per_process() {
         "while [ ! -e {} ]; do sleep 0.01; done; exit 5",
         dir.file("a.ready")
     );
-    let o = Run::start(Mode::Pid1, &dir, &["--run", &a, "--", "sh", "-c", &main]).finish(SECS(20));
+    let o = Run::start(Mode::Pid1, &dir, &["--run", &a, "--", "sh", "-c", &main]).finish(SECS(60));
     assert_eq!(o.code, 5, "{}", o.stderr);
     assert_eq!(dir.signals("a"), [libc::SIGQUIT], "{}", o.stderr);
 }
@@ -366,13 +366,13 @@ fn exit_ignore_keeps_the_others_running() {
     );
     let web = format!("web: {}", dir.recorder("web"));
     let rinit = Run::start(Mode::Pid1, &dir, &["--run", &seed, "--run", &web]);
-    rinit.wait_stderr("seed exited with code 3", SECS(20));
+    rinit.wait_stderr("seed exited with code 3", SECS(60));
     // Still running: a USR1 reaches it, and it got nothing else.
     rinit.kill(libc::SIGUSR1);
     dir.wait_for("web.sig", 1, SECS(10));
     assert_eq!(dir.signals("web"), [libc::SIGUSR1]);
     rinit.kill(libc::SIGTERM);
-    let o = rinit.finish(SECS(20));
+    let o = rinit.finish(SECS(60));
     assert_eq!(dir.signals("web"), [libc::SIGUSR1, libc::SIGTERM]);
     assert_eq!(o.code, 0, "web's exit decides: {}", o.stderr);
 
@@ -388,7 +388,7 @@ fn exit_ignore_keeps_the_others_running() {
             "b,exit=ignore: sh -c 'sleep 0.3'",
         ],
     )
-    .finish(SECS(20));
+    .finish(SECS(60));
     assert_eq!(o.code, 4, "{}", o.stderr);
 }
 
@@ -398,7 +398,7 @@ fn exit_ignore_keeps_the_others_running() {
 fn user_dir_and_env_per_process() {
     let dir = Scratch::new("user");
     let cmd = "u,user=65534:65534,dir=/tmp,env=GREETING=hi: sh -c 'id -u; id -g; id -G; pwd; echo $GREETING; echo piped > /proc/self/fd/1'";
-    let o = Run::start(Mode::Pid1, &dir, &["--prefix", "--run", cmd]).finish(SECS(20));
+    let o = Run::start(Mode::Pid1, &dir, &["--prefix", "--run", cmd]).finish(SECS(60));
     assert_eq!(o.code, 0, "{}", o.stderr);
     let lines: Vec<&str> = o.stdout.lines().collect();
     assert_eq!(
@@ -425,7 +425,7 @@ fn a_missing_dir_is_126() {
         &dir,
         &["--run", "x,dir=/nonexistent/rinit: true"],
     )
-    .finish(SECS(20));
+    .finish(SECS(60));
     assert_eq!(o.code, 126, "{}", o.stderr);
     assert!(o.stderr.contains("/nonexistent/rinit"), "{}", o.stderr);
 }
@@ -440,13 +440,13 @@ fn stop_signals_quit_gets_the_delay() {
     main.push("3".to_string());
     args.extend(main.iter().map(String::as_str));
     let rinit = Run::start(Mode::Pid1, &dir, &args);
-    dir.wait_for("app.ready", 0, SECS(20));
+    dir.wait_for("app.ready", 0, SECS(60));
     rinit.kill(libc::SIGTERM);
     dir.wait_for("app.sig", 1, SECS(10));
     assert_eq!(dir.signals("app"), [libc::SIGTERM]);
     let sent = now_since_epoch();
     rinit.kill(libc::SIGQUIT);
-    let o = rinit.finish(SECS(20));
+    let o = rinit.finish(SECS(60));
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert_eq!(dir.signals("app"), [libc::SIGTERM, libc::SIGQUIT]);
     let got = dir.signal_time("app", libc::SIGQUIT).expect("QUIT");
@@ -487,8 +487,8 @@ fn configmap_data_swap_sends_one_signal_per_burst() {
             "--watch", &watch, "--watch", &watch_dir, "--run", &web, "--run", &other,
         ],
     );
-    dir.wait_for("web.ready", 0, SECS(20));
-    dir.wait_for("other.ready", 0, SECS(20));
+    dir.wait_for("web.ready", 0, SECS(60));
+    dir.wait_for("other.ready", 0, SECS(60));
     // One burst: two swaps in quick succession.
     let first = Instant::now();
     swap("..v2");
@@ -504,7 +504,7 @@ fn configmap_data_swap_sends_one_signal_per_burst() {
     dir.wait_for("web.sig", 2, SECS(15));
     thread::sleep(SECS(2));
     rinit.kill(libc::SIGTERM);
-    let o = rinit.finish(SECS(20));
+    let o = rinit.finish(SECS(60));
     assert_eq!(
         dir.signals("web"),
         [libc::SIGHUP, libc::SIGHUP, libc::SIGTERM],
@@ -531,12 +531,12 @@ fn watch_a_file_created_later() {
     let mut args = vec!["--watch", &watch, "--"];
     args.extend(main.iter().map(String::as_str));
     let rinit = Run::start(Mode::Pid1, &dir, &args);
-    dir.wait_for("app.ready", 0, SECS(20));
+    dir.wait_for("app.ready", 0, SECS(60));
     fs::create_dir(dir.path.join("later")).unwrap();
     fs::write(&path, "x").unwrap();
     dir.wait_for("app.sig", 1, SECS(15));
     rinit.kill(libc::SIGTERM);
-    let o = rinit.finish(SECS(20));
+    let o = rinit.finish(SECS(60));
     assert_eq!(
         dir.signals("app"),
         [libc::SIGUSR1, libc::SIGTERM],
@@ -557,7 +557,7 @@ fn idle_with_watch_and_satisfied_probe_sleeps() {
         dir.recorder("web")
     );
     let rinit = Run::start(Mode::Pid1, &dir, &["--watch", &watch, "--run", &web]);
-    rinit.wait_stderr("web ready after", SECS(20));
+    rinit.wait_stderr("web ready after", SECS(60));
     let ticks = || -> u64 {
         let stat = fs::read_to_string(format!("/proc/{}/stat", rinit.pid)).unwrap_or_default();
         let after = stat.rsplit(')').next().unwrap_or("").to_string();
@@ -583,7 +583,7 @@ fn idle_with_watch_and_satisfied_probe_sleeps() {
     assert_eq!(s1, s0, "rinit woke up while idle");
     assert!(c1 - c0 <= 1, "CPU ticks while idle: {}", c1 - c0);
     rinit.kill(libc::SIGTERM);
-    let o = rinit.finish(SECS(20));
+    let o = rinit.finish(SECS(60));
     assert_eq!(o.code, 0, "{}", o.stderr);
 }
 
@@ -610,7 +610,7 @@ fn a_tcp_probe_gates_the_next_process() {
     let srv = format!("srv,ready=tcp:127.0.0.1:{port}: python3 {server}");
     let main = format!("[ -e {} ] && touch {}", dir.file("up"), dir.file("saw"));
     let o =
-        Run::start(Mode::Pid1, &dir, &["--run", &srv, "--", "sh", "-c", &main]).finish(SECS(30));
+        Run::start(Mode::Pid1, &dir, &["--run", &srv, "--", "sh", "-c", &main]).finish(SECS(60));
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(
         dir.exists("saw"),
@@ -641,7 +641,7 @@ fn json_logs_capture_every_process() {
             "sleep 0.2; echo from-main",
         ],
     )
-    .finish(SECS(20));
+    .finish(SECS(60));
     assert_eq!(o.code, 0, "{}", o.stderr);
     let lines: Vec<&str> = o.stdout.lines().collect();
     for (name, msg) in [("t", "from-task"), ("r", "from-run"), ("sh", "from-main")] {
@@ -666,7 +666,7 @@ fn an_exec_probe_gates_the_next_process() {
         format!("srv,ready='exec:test -e {up}': sh -c 'sleep 0.5; touch {up}; exec sleep 1000'");
     let main = format!("[ -e {up} ] && touch {}", dir.file("saw"));
     let o =
-        Run::start(Mode::Pid1, &dir, &["--run", &srv, "--", "sh", "-c", &main]).finish(SECS(30));
+        Run::start(Mode::Pid1, &dir, &["--run", &srv, "--", "sh", "-c", &main]).finish(SECS(60));
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(dir.exists("saw"), "main started too early: {}", o.stderr);
     assert!(o.stderr.contains("rinit: srv ready after"), "{}", o.stderr);
