@@ -13,6 +13,7 @@ use crate::config::{
     prog_name, Config, LogFormat, Personality, ProcOptions, ProcSpec, RestartPolicy, Role,
     StopOrder, Watch,
 };
+use crate::jobcontrol;
 use crate::signals::{self, Rewrite, Signo};
 use crate::users::{Identity, Users};
 
@@ -679,7 +680,7 @@ fn build(f: Flags, command: Vec<OsString>, personality: Personality) -> Result<C
         }
     }
 
-    let watches = f
+    let mut watches = f
         .watches
         .iter()
         .map(|w| parse_watch(w, &procs).map_err(|e| format!("--watch '{w}': {e}")))
@@ -761,12 +762,22 @@ fn build(f: Flags, command: Vec<OsString>, personality: Personality) -> Result<C
     ];
     let log_level = LEVELS[base.saturating_add(f.verbose).min(LEVELS.len() - 1)];
 
+    jobcontrol::keep_dir(
+        personality,
+        (tasks.iter_mut().chain(procs.iter_mut())).chain(pre_stop.iter_mut().map(|(s, _)| s)),
+        &mut watches,
+    );
+
     Ok(Config {
         personality,
         tasks,
         procs,
         single_child,
-        rewrite: Rewrite::new(&rewrite),
+        rewrite: Rewrite::new(&jobcontrol::default_rewrites(
+            personality,
+            single_child,
+            rewrite,
+        )),
         stop_signals,
         subreaper: f.subreaper || present("TINI_SUBREAPER"),
         pdeathsig,

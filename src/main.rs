@@ -10,6 +10,7 @@ mod check;
 mod cli;
 mod cmdline;
 mod config;
+mod jobcontrol;
 mod lifecycle;
 mod logging;
 mod probe;
@@ -71,6 +72,9 @@ fn pid1(args: Vec<std::ffi::OsString>) -> ! {
             log::warn!("cannot set the parent-death signal");
         }
     }
+
+    // Under its own and dumb-init's names rinit keeps no mount busy (its processes keep their dir).
+    jobcontrol::leave_dir(&cfg);
 
     let code = supervisor::run(cfg, signals);
     std::process::exit(code);

@@ -7,25 +7,27 @@ use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::str::FromStr;
 
-use nix::sys::signal::{sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 pub type Signo = i32;
 
-/// Fault signals stay at their default action in rinit: a fault in PID 1 must not be queued.
-const SYNCHRONOUS: [Signal; 7] = [
-    Signal::SIGSEGV,
-    Signal::SIGBUS,
-    Signal::SIGFPE,
-    Signal::SIGILL,
-    Signal::SIGTRAP,
-    Signal::SIGSYS,
-    Signal::SIGABRT,
+/// Fault signals. A real fault (the kernel's, synchronous) is forced through rinit's mask and
+/// kills it at once; one sent with kill() waits in the signalfd and is forwarded like any other.
+const SYNCHRONOUS: [Signo; 7] = [
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGFPE,
+    libc::SIGILL,
+    libc::SIGTRAP,
+    libc::SIGSYS,
+    libc::SIGABRT,
 ];
 
-/// Background-terminal signals are ignored, not forwarded: rinit writing its log to a terminal
-/// it handed to the child must neither stop nor bounce the signal to the child.
-const TERMINAL: [Signal; 2] = [Signal::SIGTTIN, Signal::SIGTTOU];
+/// Whether a signal came from a process (kill, sigqueue, tkill/tgkill) rather than the kernel.
+fn sent_by_a_process(code: i32) -> bool {
+    matches!(code, libc::SI_USER | libc::SI_QUEUE | libc::SI_TKILL)
+}
 
 pub fn sigrtmin() -> Signo {
     libc::SIGRTMIN()
@@ -118,13 +120,11 @@ impl Rewrite {
     }
 }
 
-/// The signals rinit receives through its signalfd: everything catchable but faults and TTIN/TTOU.
+/// The signals rinit receives through its signalfd: every catchable one. A blocked SIGTTOU or
+/// SIGTTIN also counts as ignored for the terminal driver, so rinit writing to (or taking) a
+/// terminal it handed to the child is never stopped.
 fn handled() -> SigSet {
-    let mut set = SigSet::all();
-    for s in SYNCHRONOUS.iter().chain(TERMINAL.iter()) {
-        set.remove(*s);
-    }
-    set
+    SigSet::all()
 }
 
 /// Blocked signals, read from a signalfd. Set up before the first fork so that no signal sent at
@@ -139,10 +139,6 @@ impl Signals {
     pub fn block() -> nix::Result<Self> {
         let set = handled();
         sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
-        for s in TERMINAL {
-            // SAFETY: installing SIG_IGN runs no handler code.
-            unsafe { nix::sys::signal::signal(s, SigHandler::SigIgn) }?;
-        }
         let fd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC)?;
         Ok(Signals {
             fd,
@@ -153,7 +149,8 @@ impl Signals {
     /// The pending signals, up to 16 in one read(2); blocks until one arrives when none is
     /// pending, so call it only once poll said the descriptor is readable, or to wait.
     /// Standard signals coalesce; real-time ones queue. A signal rinit raised itself (SIGPIPE
-    /// from a write to a closed pipe) is not the user's and is left out.
+    /// from a write to a closed pipe) is not the user's and is left out, and so is a fault
+    /// signal the kernel queued (not a fault of rinit's own: that one is never queued).
     pub fn read(&self) -> Vec<Signo> {
         const N: usize = 16;
         // SAFETY: signalfd_siginfo is plain data; all-zero is a valid value.
@@ -169,7 +166,10 @@ impl Signals {
         let count = usize::try_from(n).unwrap_or(0) / std::mem::size_of::<libc::signalfd_siginfo>();
         buf[..count]
             .iter()
-            .filter(|i| !(i.ssi_pid == self.me && i.ssi_code == libc::SI_USER))
+            .filter(|i| !(i.ssi_pid == self.me && sent_by_a_process(i.ssi_code)))
+            .filter(|i| {
+                !SYNCHRONOUS.contains(&(i.ssi_signo as Signo)) || sent_by_a_process(i.ssi_code)
+            })
             .map(|i| i.ssi_signo as Signo)
             .collect()
     }
@@ -268,5 +268,27 @@ mod tests {
         assert_eq!(r.apply(15), 3);
         assert_eq!(r.apply(10), 0);
         assert_eq!(r.apply(1), 1);
+    }
+
+    /// A real fault is not held in the signalfd: the kernel forces it through rinit's mask, so
+    /// a fault in rinit itself still ends it at once (by the signal, not by a queued read).
+    #[test]
+    fn a_real_fault_is_never_held() {
+        // SAFETY: the child makes only raw system calls, then faults; the parent waits for it.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            let held = Signals::block();
+            // SAFETY: deliberately a real SIGSEGV (a volatile read of unmapped address 16).
+            let _ = unsafe { std::ptr::read_volatile(16usize as *const u8) };
+            drop(held);
+            // SAFETY: only reached if the fault was held back.
+            unsafe { libc::_exit(0) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child forked above.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(libc::WIFSIGNALED(status), "status {status}");
+        assert_eq!(libc::WTERMSIG(status), libc::SIGSEGV);
     }
 }

@@ -106,6 +106,11 @@ pub fn spawn(spec: &ProcSpec, opts: &Options) -> Result<Spawned, SpawnError> {
 
     let mut cmd = Command::new(program);
     cmd.args(&argv[1..]).process_group(0);
+    // fidelity: rinit may have moved to `/` (jobcontrol::leave_dir); processes start where it was
+    // (`dir=` is entered after this, in the child).
+    if let Some(dir) = crate::jobcontrol::child_dir() {
+        cmd.current_dir(dir);
+    }
     if let Some(id) = o.user.as_ref() {
         if let Some(home) = &id.home {
             cmd.env("HOME", home);

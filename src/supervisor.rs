@@ -13,6 +13,7 @@ use nix::poll::{ppoll, PollFd, PollFlags};
 use nix::sys::time::TimeSpec;
 
 use crate::config::{Config, ExitAction, LogFormat, ProcSpec, Role};
+use crate::jobcontrol;
 use crate::lifecycle::{Exit, Proc, State};
 use crate::procs;
 use crate::reaper::{self, Status};
@@ -206,11 +207,18 @@ impl Supervisor {
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(Instant::now()));
             let woken = self.wait(timeout);
-            for signo in woken.signals {
+            for &signo in &woken.signals {
                 if signo != libc::SIGCHLD {
                     self.on_signal(signo);
                 }
             }
+            // fidelity: dumb-init's job control (suspend, resume) after forwarding.
+            let main = self
+                .procs
+                .iter()
+                .find(|p| p.spec.is_main())
+                .and_then(Proc::pid);
+            jobcontrol::after_signals(&self.cfg, &woken.signals, main, self.tty);
             self.reap();
             for slot in woken.relay {
                 self.relay.ready(slot);
@@ -419,6 +427,13 @@ impl Supervisor {
         self.none_left = reaped.none_left;
         for (pid, status) in reaped.exits {
             if let Some(i) = self.procs.iter().position(|p| p.pid() == Some(pid)) {
+                // fidelity: under dumb-init's name (not PID 1) the main exit ends the run.
+                if jobcontrol::main_exit_ends_run(&self.cfg, pid) {
+                    self.procs[i].exited_in_stop(status);
+                    self.exit_code.get_or_insert(status.code());
+                    self.none_left = true;
+                    continue;
+                }
                 self.process_exited(i, status);
             } else if self.tasks.pid == Some(pid) {
                 self.task_exited(status);
