@@ -111,6 +111,11 @@ impl Stop {
         &self.phase
     }
 
+    /// SIGKILL went out to everything at the end of the grace period.
+    pub fn killed(&self) -> bool {
+        self.phase == Phase::Killed
+    }
+
     /// The stop signal is still held back (pre-stop command or delay).
     pub fn holding(&self) -> bool {
         matches!(self.phase, Phase::PreStop { .. } | Phase::Delay { .. })

@@ -297,21 +297,18 @@ impl Supervisor {
         if ready(&fds[0]) {
             woken.signals = self.signals.read();
         }
-        let (relay_fds, rest) = fds[1..].split_at(interest.len());
-        woken.relay = relay_fds
-            .iter()
-            .zip(&interest)
-            .filter(|(fd, _)| ready(fd))
-            .map(|(_, (_, _, slot))| *slot)
+        // Slots in order: signals, relay, probes, inotify (a refused poll may have cut the tail).
+        let at = |k: usize| fds.get(k).is_some_and(ready);
+        woken.relay = (0..interest.len())
+            .filter(|&k| at(1 + k))
+            .map(|k| interest[k].2)
             .collect();
-        let (probe_fds, rest) = rest.split_at(probes.len());
-        woken.probes = probe_fds
-            .iter()
-            .zip(&probes)
-            .filter(|(fd, _)| ready(fd))
-            .map(|(_, (i, _))| *i)
+        let base = 1 + interest.len();
+        woken.probes = (0..probes.len())
+            .filter(|&k| at(base + k))
+            .map(|k| probes[k].0)
             .collect();
-        woken.files = rest.first().is_some_and(ready);
+        woken.files = self.watcher.is_some() && at(base + probes.len());
         woken
     }
 
@@ -562,7 +559,12 @@ impl Supervisor {
     }
 
     fn on_deadlines(&mut self, now: Instant) {
-        if self.stop.is_some() {
+        if let Some(st) = &self.stop {
+            // After the SIGKILL at the end of the grace period, another pass after each
+            // wake-up while anything is left (a process forked in between).
+            if st.killed() && !self.none_left {
+                procs::signal_everyone(libc::SIGKILL);
+            }
             self.with_stop(|st, w| {
                 if st.deadline().is_some_and(|d| now >= d) {
                     st.on_deadline(w, now);
