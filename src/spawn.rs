@@ -190,6 +190,7 @@ pub fn spawn(spec: &ProcSpec, opts: &Options) -> Result<Spawned, SpawnError> {
         }
         err
     })?;
+    crate::procs::track(child.id() as i32);
     // Dropping `cmd` closes rinit's copies of the pipes' write ends.
     drop(cmd);
     Ok(Spawned {

@@ -288,8 +288,14 @@ impl Supervisor {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => return Woken::default(),
             Err(e) => {
-                error!("poll failed: {e}");
-                return Woken::default();
+                // harden (fault I): a poll set the kernel refuses (EINVAL under a lowered
+                // RLIMIT_NOFILE): the signals and what the limit allows; else end cleanly.
+                procs::poll_failed(e);
+                fds.truncate(procs::poll_limit(fds.len()));
+                match ppoll(&mut fds, timeout.map(TimeSpec::from_duration), None) {
+                    Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                    Err(e) => procs::give_up(&format!("poll failed: {e}")),
+                }
             }
         }
         let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
@@ -563,7 +569,8 @@ impl Supervisor {
             // After the SIGKILL at the end of the grace period, another pass after each
             // wake-up while anything is left (a process forked in between).
             if st.killed() && !self.none_left {
-                procs::signal_everyone(libc::SIGKILL);
+                let grace = humantime::format_duration(self.cfg.grace_period);
+                procs::kill_pass(&grace);
             }
             self.with_stop(|st, w| {
                 if st.deadline().is_some_and(|d| now >= d) {
@@ -764,22 +771,9 @@ impl World for Supervisor {
     }
 
     fn kill_all(&mut self) {
+        // harden (faults F, G): procs bounds and words the SIGKILL pass.
         let grace = humantime::format_duration(self.cfg.grace_period);
-        let left: Vec<_> = procs::everyone()
-            .into_iter()
-            .filter(|p| p.state != 'Z')
-            .collect();
-        if !left.is_empty() {
-            let names: Vec<String> = left
-                .iter()
-                .map(|p| format!("{} ({})", p.pid, p.comm))
-                .collect();
-            warn!(
-                "grace period of {grace} is over: killing {}",
-                names.join(", ")
-            );
-            procs::signal_everyone(libc::SIGKILL);
-        }
+        procs::kill_pass(&grace);
     }
 
     fn start_pre_stop(&mut self) -> Option<i32> {
