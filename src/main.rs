@@ -11,6 +11,7 @@ mod cli;
 mod cmdline;
 mod config;
 mod jobcontrol;
+mod lifecycle;
 mod logging;
 mod probe;
 mod procs;
@@ -19,8 +20,10 @@ mod relay;
 mod restart;
 mod signals;
 mod spawn;
+mod stop;
 mod supervisor;
 mod users;
+mod watch;
 
 use std::io::Write;
 

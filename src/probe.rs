@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::poll::PollFlags;
 
+use crate::config::{ProcOptions, ProcSpec, Role};
 use crate::reaper::Status;
 use crate::spawn;
 use crate::users::Identity;
@@ -222,14 +223,16 @@ impl Attempt {
                 });
             }
             ProbeSpec::Exec(argv) => {
-                // TODO(merge): spawn(&ProcSpec { role: Role::Probe, opts: ProcOptions { user:
-                // exec_user.cloned(), .. }, .. }, &opts) once spawn takes a ProcSpec.
-                let _ = exec_user;
-                let opts = spawn::Options {
-                    foreground: false,
-                    capture: false,
+                let spec = ProcSpec {
+                    name: "probe".to_string(),
+                    argv: argv.clone(),
+                    role: Role::Probe,
+                    opts: ProcOptions {
+                        user: exec_user.cloned(),
+                        ..ProcOptions::default()
+                    },
                 };
-                match spawn::spawn(argv, &opts) {
+                match spawn::spawn(&spec, &spawn::Options::default()) {
                     Ok(s) => a.child = Some(s.pid),
                     Err(e) => a.finish(Step::Failed(e.message)),
                 }

@@ -208,7 +208,7 @@ fn probes_run_concurrently_within_one_timeout() {
         o.stderr
     );
     // Six hung probes share one timeout: one after the other they would take 6 s at least.
-    assert!(o.elapsed < Duration::from_secs(4), "{:?}", o.elapsed);
+    assert!(o.elapsed < Duration::from_millis(5500), "{:?}", o.elapsed);
 }
 
 #[test]
