@@ -196,9 +196,10 @@ fn stopsignal_quit_is_forwarded_at_once_by_default() {
 }
 
 #[test]
-// Remove this line when --stop-signals lands on main (the supervise work): until then rinit
-// reads RINIT_STOP_SIGNALS but still forwards QUIT at once, and this test fails.
-#[ignore = "needs --stop-signals (supervise work): run with --ignored once it lands"]
+#[cfg_attr(
+    any(missing_docker, missing_busybox, missing_root),
+    ignore = "needs root, docker.io and busybox-static (.ci/run installs them)"
+)]
 fn stopsignal_quit_gets_the_delay_and_grace_period_with_rinit_stop_signals() {
     let c = Container::start(
         "quit-stop",
