@@ -361,6 +361,7 @@ fn in_pty(dir: &Scratch, command: &str) -> std::process::Child {
 /// On a terminal, the child's process group is the terminal's foreground group, so Ctrl-C
 /// reaches it (and `bash` gets job control). `script` gives the test a pseudo-terminal.
 #[test]
+#[cfg_attr(missing_script, ignore = "needs script")]
 fn terminal_foreground_and_ctrl_c() {
     if common::missing(&["script"]) {
         return;
@@ -541,6 +542,7 @@ fn closed_standard_descriptors_become_dev_null() {
 /// `rinit -- bash -i` on a terminal has job control: Ctrl-Z stops the foreground job and bash
 /// gets the terminal back (nothing is wedged), `jobs` lists it, and bash's exit code comes out.
 #[test]
+#[cfg_attr(any(missing_script, missing_bash), ignore = "needs script, bash")]
 fn interactive_bash_has_job_control() {
     if common::missing(&["script", "bash"]) {
         return;

@@ -180,6 +180,10 @@ fn wait_writer_blocked(rinit: &Started) {
 /// TERM-ignoring process is SIGKILLed after the 2 s grace period, and rinit exits, dropping
 /// what it could not write, with a count.
 #[test]
+#[cfg_attr(
+    any(missing_unshare, missing_python3),
+    ignore = "needs unshare, python3"
+)]
 fn a_stalled_stdout_with_long_lines_holds_no_stop() {
     if missing(&["unshare", "python3"]) {
         return;
@@ -223,6 +227,7 @@ fn a_stalled_stdout_with_long_lines_holds_no_stop() {
 /// B: short lines and a stalled reader: the stop completes and so does the exit (the final
 /// flush is bounded).
 #[test]
+#[cfg_attr(missing_unshare, ignore = "needs unshare")]
 fn b_final_flush_to_a_stalled_reader_ends() {
     if missing(&["unshare", "yes"]) {
         return;
@@ -249,6 +254,7 @@ fn b_final_flush_to_a_stalled_reader_ends() {
 /// B on stderr: rinit's own log shares the stalled stderr with relayed lines; neither holds
 /// PID 1 (each log line is queued or dropped, never written with a blocking write).
 #[test]
+#[cfg_attr(missing_unshare, ignore = "needs unshare")]
 fn b_stalled_stderr_holds_neither_log_nor_stop() {
     if missing(&["unshare", "sh", "yes"]) {
         return;
@@ -273,6 +279,10 @@ fn b_stalled_stderr_holds_neither_log_nor_stop() {
 /// C: the main process makes the stdout it shares with rinit non-blocking (Node, asyncio do).
 /// EAGAIN means "wait": all 300 relayed lines arrive.
 #[test]
+#[cfg_attr(
+    any(missing_unshare, missing_python3),
+    ignore = "needs unshare, python3"
+)]
 fn c_nonblocking_shared_stdout_loses_nothing() {
     if missing(&["unshare", "python3"]) {
         return;
@@ -337,6 +347,10 @@ fn decoys(dir: &Scratch, count: usize) -> String {
 /// `--mount-proc`). rinit is pid 2 there, and its siblings 3-10, whose numbers the host's
 /// kernel threads also have: none of them gets a signal, and the stop reaches rinit's own child.
 #[test]
+#[cfg_attr(
+    any(missing_unshare, missing_python3),
+    ignore = "needs unshare, python3"
+)]
 fn d_e_foreign_proc_signals_only_own_descendants() {
     if missing(&["unshare", "python3", "sh"]) {
         return;
@@ -386,6 +400,10 @@ fn d_e_foreign_proc_signals_only_own_descendants() {
 /// M: PID 1 with the host's /proc (no `--mount-proc`): the grace message lists rinit's own
 /// process only, and the SIGKILL still comes.
 #[test]
+#[cfg_attr(
+    any(missing_unshare, missing_python3),
+    ignore = "needs unshare, python3"
+)]
 fn m_grace_message_lists_only_own_processes() {
     if missing(&["unshare", "python3"]) {
         return;
@@ -419,6 +437,10 @@ fn m_grace_message_lists_only_own_processes() {
 /// F: PID 1 with no usable /proc (a tmpfs over it): the SIGKILL after the grace period still
 /// comes, and rinit exits.
 #[test]
+#[cfg_attr(
+    any(missing_unshare, missing_python3),
+    ignore = "needs unshare, python3"
+)]
 fn f_no_proc_still_kills_after_grace() {
     if missing(&["unshare", "python3", "sh", "mount"]) {
         return;
@@ -447,6 +469,10 @@ fn f_no_proc_still_kills_after_grace() {
 /// E without /proc: not PID 1 and no usable /proc (a tmpfs over it, in a mount namespace of
 /// its own): the stop and the SIGKILL still reach the process group rinit started.
 #[test]
+#[cfg_attr(
+    any(missing_unshare, missing_python3),
+    ignore = "needs unshare, python3"
+)]
 fn e_no_proc_not_pid1_reaches_own_groups() {
     if missing(&["unshare", "python3", "sh", "mount"]) {
         return;
@@ -475,6 +501,7 @@ fn e_no_proc_not_pid1_reaches_own_groups() {
 /// G: not PID 1, a TERM-ignoring process that keeps forking: SIGKILL passes repeat until
 /// nothing is left, and rinit exits.
 #[test]
+#[cfg_attr(missing_python3, ignore = "needs python3")]
 fn g_forker_is_killed_to_the_last_child() {
     if missing(&["python3"]) {
         return;
@@ -528,6 +555,10 @@ fn g_forker_is_killed_to_the_last_child() {
 /// I: RLIMIT_NOFILE lowered under a running rinit makes its poll fail (EINVAL): one log line,
 /// no spin, and the SIGTERM still stops everything.
 #[test]
+#[cfg_attr(
+    any(missing_unshare, missing_python3),
+    ignore = "needs unshare, python3"
+)]
 fn i_lowered_nofile_limit_neither_spins_nor_hangs() {
     if missing(&["unshare", "python3", "prlimit"]) {
         return;
@@ -579,6 +610,7 @@ fn h_invalid_rinit_log_and_broken_stderr_do_not_panic() {
 /// L: a process name holding a newline or an escape sequence is printed escaped: it cannot
 /// forge a `rinit:` line or drive a terminal, in rinit's log or in `--prefix` output.
 #[test]
+#[cfg_attr(missing_unshare, ignore = "needs unshare")]
 fn l_names_cannot_forge_log_lines() {
     if missing(&["unshare", "sh"]) {
         return;

@@ -604,6 +604,7 @@ finally:
 /// foreground: the shell gets its prompt back (rinit follows its child into the stop), `fg`
 /// resumes both, and Ctrl-C then ends the program (rinit exits 130 as the child died of SIGINT).
 #[test]
+#[cfg_attr(any(missing_bash, missing_python3), ignore = "needs bash, python3")]
 fn dumb_init_ctrl_z_at_an_interactive_shell() {
     if common::missing(&["bash", "python3"]) {
         return;

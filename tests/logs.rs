@@ -60,13 +60,20 @@ sys.stderr.write("oops\n")
 "#;
 
 #[test]
+#[cfg_attr(
+    any(missing_unshare, missing_python3),
+    ignore = "needs unshare, python3"
+)]
 fn json_lines_parse_for_relayed_and_own_lines() {
     json_lines(&["--prefix"]);
 }
 
 /// With `json`, `--run` output is relayed without `--prefix` too (the supervisor's capture).
 #[test]
-#[ignore = "needs the supervise branch: capture of --run output with --log-format json"]
+#[cfg_attr(
+    any(missing_unshare, missing_python3),
+    ignore = "needs unshare, python3"
+)]
 fn json_relays_without_prefix() {
     json_lines(&[]);
 }
@@ -113,6 +120,7 @@ fn json_lines(extra: &[&str]) {
 
 /// `RINIT_LOG_FORMAT=json` is the flag's variable; errors are JSON too, with level `error`.
 #[test]
+#[cfg_attr(missing_unshare, ignore = "needs unshare")]
 fn json_from_the_environment_for_errors_too() {
     if missing(&["unshare"]) {
         return;
@@ -136,6 +144,7 @@ fn json_from_the_environment_for_errors_too() {
 
 /// Plain stays as it was: `NAME | LINE`, and rinit's lines start `rinit: `.
 #[test]
+#[cfg_attr(missing_unshare, ignore = "needs unshare")]
 fn plain_format_is_unchanged() {
     if missing(&["unshare", "sh"]) {
         return;

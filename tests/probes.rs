@@ -234,6 +234,7 @@ impl Drop for PyServer {
 }
 
 #[test]
+#[cfg_attr(missing_python3, ignore = "needs python3")]
 fn against_python_http_server() {
     if common::missing(&["python3"]) {
         return;

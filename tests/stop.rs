@@ -212,6 +212,7 @@ fn stubborn_leftovers_are_killed_and_the_code_kept() {
 /// A process that left the group with setsid still gets the stop signal: as PID 1 through
 /// kill(-1), as a subreaper through the walk of rinit's descendants.
 #[test]
+#[cfg_attr(missing_setsid, ignore = "needs setsid")]
 fn setsid_processes_are_stopped_too() {
     if common::missing(&["setsid"]) {
         return;

@@ -400,10 +400,17 @@ pub fn have(tool: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// True (and says why) when a tool this test needs is missing: the only reason to skip.
+/// True (and says why) when a tool this test needs is missing. The tests that can miss a tool
+/// are also marked `#[cfg_attr(missing_TOOL, ignore = ...)]` (see build.rs), so that cargo counts
+/// them as ignored; this check is the net for the rest. Under `CI=true` a missing tool is a
+/// failure, never a pass.
 pub fn missing(tools: &[&str]) -> bool {
     for t in tools {
         if !have(t) {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "{t} is not installed (.ci/run installs it)"
+            );
             eprintln!("skipped: {t} is not installed (.ci/run installs it)");
             return true;
         }
