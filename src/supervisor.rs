@@ -555,10 +555,13 @@ impl Supervisor {
         }
         let user = self.cfg.user.clone();
         if let Some(took) = self.procs[i].drive_probe(now, user.as_ref()) {
+            // Tenths of a second in integers: float formatting would cost ~15 KiB of binary.
+            let tenths = took.as_millis() / 100;
             info!(
-                "{} ready after {:.1}s",
+                "{} ready after {}.{}s",
                 self.procs[i].spec.name,
-                took.as_secs_f64()
+                tenths / 10,
+                tenths % 10
             );
             self.advance();
         }
