@@ -13,17 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{missing, rinit_argv, Scratch};
+use common::{children_of, missing, rinit_argv, Scratch};
 
 const SECS: fn(u64) -> Duration = Duration::from_secs;
-
-fn children_of(pid: i32) -> Vec<i32> {
-    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect()
-}
 
 fn descendants(pid: i32) -> Vec<i32> {
     let mut all = Vec::new();

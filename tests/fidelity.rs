@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::Scratch;
+use common::{children_of, Scratch};
 
 #[allow(non_snake_case)]
 fn SECS(n: u64) -> Duration {
@@ -58,14 +58,6 @@ impl Drop for Leftover {
     fn drop(&mut self) {
         kill(self.0, libc::SIGKILL);
     }
-}
-
-fn children_of(pid: i32) -> Vec<i32> {
-    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect()
 }
 
 /// The state letter of /proc/PID/stat (`T`: stopped, `S`: sleeping, `R`: running).

@@ -203,7 +203,8 @@ pub enum Mode {
     Plain,
 }
 
-fn children_of(pid: i32) -> Vec<i32> {
+/// The children of `pid`, from /proc.
+pub fn children_of(pid: i32) -> Vec<i32> {
     fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
         .unwrap_or_default()
         .split_whitespace()
