@@ -270,8 +270,15 @@ fn send_to(found: &Option<Vec<Process>>, signo: Signo) {
 /// sees a SIGCONT it did not expect. (Without a trusted /proc, stopped processes are not told
 /// apart: they are ended by the SIGKILL after the grace period.)
 pub fn stop_everyone(signo: Signo) {
+    // As PID 1, kill(-1) first: it needs no scan, and the scan (only to find the stopped
+    // processes) must not delay the stop signal.
+    if is_pid1() {
+        signals::send(-1, signo);
+    }
     let found = scan();
-    send_to(&found, signo);
+    if !is_pid1() {
+        send_to(&found, signo);
+    }
     for p in found.iter().flatten().filter(|p| p.state == 'T') {
         send_checked(p, libc::SIGCONT);
     }
