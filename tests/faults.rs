@@ -88,11 +88,7 @@ impl Started {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
-                use std::os::unix::process::ExitStatusExt;
-                let code = status
-                    .code()
-                    .or_else(|| status.signal().map(|n| 128 + n))
-                    .unwrap_or(-1);
+                let code = common::shell_code(status);
                 let err = fs::read_to_string(&self.err).unwrap_or_default();
                 return (code, self.started.elapsed(), err);
             }

@@ -149,7 +149,7 @@ impl Named {
                 Ok(())
             });
         }
-        let mut child = cmd.spawn().expect("start rinit");
+        let child = cmd.spawn().expect("start rinit");
         let pid = match mode {
             Mode::Plain => child.id() as i32,
             Mode::Pid1 => {
@@ -163,18 +163,7 @@ impl Named {
             }
         };
         let top = child.id() as i32;
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            use std::os::unix::process::ExitStatusExt;
-            let code = match child.wait() {
-                Ok(s) => s
-                    .code()
-                    .or_else(|| s.signal().map(|n| 128 + n))
-                    .unwrap_or(-1),
-                Err(_) => -1,
-            };
-            let _ = tx.send(code);
-        });
+        let rx = common::wait_in_thread(child);
         Named {
             pid,
             top,

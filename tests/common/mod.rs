@@ -297,18 +297,7 @@ impl Run {
                 }
             }
         };
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            use std::os::unix::process::ExitStatusExt;
-            let code = match child.wait() {
-                Ok(s) => s
-                    .code()
-                    .or_else(|| s.signal().map(|n| 128 + n))
-                    .unwrap_or(-1),
-                Err(_) => -1,
-            };
-            let _ = tx.send(code);
-        });
+        let rx = wait_in_thread(child);
         Run {
             pid,
             out,
@@ -385,6 +374,26 @@ impl Run {
             stderr: fs::read_to_string(&self.err).unwrap_or_default(),
         }
     }
+}
+
+/// A status as a shell reports it: the exit code, or 128 + the signal that killed it.
+pub fn shell_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|n| 128 + n))
+        .unwrap_or(-1)
+}
+
+/// Waits for `child` in a thread of its own; its code ([`shell_code`], -1 if waiting failed)
+/// arrives on the channel.
+pub fn wait_in_thread(mut child: std::process::Child) -> mpsc::Receiver<i32> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let code = child.wait().map(shell_code).unwrap_or(-1);
+        let _ = tx.send(code);
+    });
+    rx
 }
 
 /// Runs rinit to completion.
